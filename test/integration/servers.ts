@@ -1,0 +1,65 @@
+/** Real HTTP(S) servers on loopback for the health-check tests. Each records the requests it saw. */
+import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+
+export interface TestServer {
+  url: string;
+  port: number;
+  requests: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders }>;
+  close(): Promise<void>;
+}
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, n: number) => void;
+
+export async function startServer(
+  handler: Handler,
+  opts: { host?: string; tls?: boolean } = {},
+): Promise<TestServer> {
+  const requests: TestServer['requests'] = [];
+  const listener: http.RequestListener = (req, res) => {
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    handler(req, res, requests.length);
+  };
+  const server = opts.tls
+    ? https.createServer(
+        {
+          key: readFileSync(new URL('../fixtures/tls/key.pem', import.meta.url)),
+          cert: readFileSync(new URL('../fixtures/tls/cert.pem', import.meta.url)),
+        },
+        listener,
+      )
+    : http.createServer(listener);
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const { port } = server.address() as AddressInfo;
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `${opts.tls ? 'https' : 'http'}://${shownHost}:${port}`,
+    port,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export function reply(
+  res: http.ServerResponse,
+  status: number,
+  body = '',
+  headers: http.OutgoingHttpHeaders = {},
+) {
+  res.writeHead(status, { 'content-type': 'text/plain', ...headers });
+  res.end(body);
+}
+
+/** A port that nothing listens on (bound then released). */
+export async function closedPort(): Promise<number> {
+  const s = await startServer(() => {});
+  await s.close();
+  return s.port;
+}
