@@ -1,6 +1,6 @@
 /** The wait-healthy adapter: read inputs, wait, write outputs and the job summary. */
 import * as core from '@actions/core';
-import { readWaitHealthyInputs } from '../../src/inputs/wait-healthy.js';
+import { readInputs } from '../../src/inputs/wait-healthy.js';
 import { describeUnhealthy, waitHealthy, type WaitHealthyResult } from '../../src/health/wait.js';
 import { formatDuration } from '../../src/duration.js';
 import { heading, table } from '../../src/summary/markdown.js';
@@ -9,7 +9,7 @@ import { failWith, writeSummary } from '../shared/io.js';
 
 export async function run(): Promise<void> {
   try {
-    const inputs = readWaitHealthyInputs((name) => core.getInput(name));
+    const inputs = readInputs((name) => core.getInput(name));
     for (const secret of inputs.secrets ?? []) core.setSecret(secret);
 
     const stopOnSignal = cancelOnSignals();

@@ -11,7 +11,7 @@ export type WaitHealthyInputs = Omit<
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'OPTIONS'] as const;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-export function readWaitHealthyInputs(get: InputGetter): WaitHealthyInputs {
+export function readInputs(get: InputGetter): WaitHealthyInputs {
   const r = new InputReader(get);
 
   const urls: URL[] = [];
@@ -91,3 +91,6 @@ export function readWaitHealthyInputs(get: InputGetter): WaitHealthyInputs {
     secrets: Object.values(headers),
   };
 }
+
+/** The smallest set of inputs this action accepts (used by the metadata tests). */
+export const MINIMAL_INPUTS = { url: 'http://127.0.0.1/health' };

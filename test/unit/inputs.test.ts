@@ -1,5 +1,5 @@
 import { InputError, InputReader } from '../../src/inputs/reader.js';
-import { readWaitHealthyInputs } from '../../src/inputs/wait-healthy.js';
+import { readInputs } from '../../src/inputs/wait-healthy.js';
 
 const getter = (values: Record<string, string>) => (name: string) => values[name] ?? '';
 
@@ -62,9 +62,9 @@ describe('InputReader', () => {
   });
 });
 
-describe('readWaitHealthyInputs', () => {
+describe('readInputs', () => {
   it('applies the documented defaults', () => {
-    const inputs = readWaitHealthyInputs(getter({ url: 'http://127.0.0.1:8000/health' }));
+    const inputs = readInputs(getter({ url: 'http://127.0.0.1:8000/health' }));
     expect(inputs).toMatchObject({
       method: 'GET',
       timeoutMs: 300_000,
@@ -80,7 +80,7 @@ describe('readWaitHealthyInputs', () => {
   });
 
   it('reads several URLs, headers as secrets and a JSON expectation', () => {
-    const inputs = readWaitHealthyInputs(
+    const inputs = readInputs(
       getter({
         url: 'https://a.example/health\nhttps://b.example/health\n',
         headers: 'Authorization: Bearer s3cret-token\nX-Probe: yes',
@@ -135,7 +135,7 @@ describe('readWaitHealthyInputs', () => {
     ],
   ])('rejects %p', (values, message) => {
     expect(
-      problemsOf(() => readWaitHealthyInputs(getter(values as Record<string, string>))).join('\n'),
+      problemsOf(() => readInputs(getter(values as Record<string, string>))).join('\n'),
     ).toContain(message);
   });
 });
