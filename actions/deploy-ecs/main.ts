@@ -1,0 +1,31 @@
+/** The deploy-ecs adapter: read inputs, roll out, write outputs and the job summary. */
+import * as core from '@actions/core';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { readInputs } from '../../src/inputs/deploy-ecs.js';
+import { deployEcs, describeFailures } from '../../src/ecs/rollout.js';
+import { deployOutputs, deploySummary } from '../../src/ecs/summary.js';
+import { awsClientConfig } from '../../src/aws.js';
+import { cancelOnSignals } from '../../src/signals.js';
+import { failWith, writeSummary } from '../shared/io.js';
+
+export async function run(): Promise<void> {
+  try {
+    // Inputs first: a typo fails here, before a client exists or anything changes.
+    const { region, ...inputs } = readInputs((name) => core.getInput(name));
+    const ecs = new ECSClient(awsClientConfig({ region }));
+
+    const stopOnSignal = cancelOnSignals();
+    const result = await deployEcs({
+      ...inputs,
+      ecs,
+      log: (line) => core.info(line),
+      signal: stopOnSignal.signal,
+    }).finally(() => stopOnSignal.dispose());
+
+    for (const [name, value] of Object.entries(deployOutputs(result))) core.setOutput(name, value);
+    await writeSummary(deploySummary(result));
+    if (!result.ok) core.setFailed(describeFailures(result));
+  } catch (error) {
+    failWith(error);
+  }
+}

@@ -1,0 +1,264 @@
+// bench/ecs-detect: how soon after an ECS rollout has completed, or has failed, does deploy-ecs report
+// it, against the usual waiter that polls "services stable" every 15 s (`aws ecs wait
+// services-stable`: stable = one deployment and running == desired; a failed rollout is never
+// stable, so it waits for its deadline). Both run the same scripted timelines on a simulated ECS in
+// virtual time (aws-sdk-client-mock; nothing sleeps). Then the bundle: its size, and its start-up
+// (node start to its first request on the wire) against a bare `node -e 0`.
+// Usage: npx tsx bench/ecs-detect.ts [--trials 200] [--seed 1]
+import http from 'node:http';
+import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
+import { deployEcs } from '../src/ecs/rollout.js';
+import { poll } from '../src/poll.js';
+import { VirtualClock } from '../src/virtual-clock.js';
+import {
+  at,
+  circuitBreakerFails,
+  complete,
+  event,
+  SimulatedEcs,
+  STOPS,
+  taskStopped,
+  tasks,
+  type SimServiceSpec,
+  type TimelineStep,
+} from '../test/fixtures/ecs/simulated-ecs.js';
+
+import { median, quantile, printTable, launchAction } from './lib.mjs';
+
+const BUNDLE = 'actions/deploy-ecs/dist/index.js';
+const arg = (name: string, fallback: number) =>
+  Number(process.argv[process.argv.indexOf(name) + 1]) || fallback;
+const trials = arg('--trials', 200);
+const TIMEOUT_MS = 15 * 60_000;
+const YARDSTICK_INTERVAL_MS = 15_000;
+const SUCCESS_TARGET_MS = 3000;
+const FAILURE_TARGET_MS = 15_000;
+const BUNDLE_BUDGET_BYTES = 1_200_000;
+const STARTUP_BUDGET_MS = 190;
+
+/** Seeded, so a run can be repeated (mulberry32). */
+let seed = arg('--seed', 1) >>> 0;
+function random(): number {
+  seed = (seed + 0x6d2b79f5) >>> 0;
+  let t = seed;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+const between = (lo: number, hi: number) => Math.round(lo + random() * (hi - lo));
+
+interface Timeline {
+  spec: SimServiceSpec;
+  /** When the rollout has completed or failed, ms after the update. */
+  decidedAt: number;
+}
+
+const scenarios: Record<string, { failure: boolean; make: () => Timeline }> = {
+  'completes (random time)': {
+    failure: false,
+    make: () => {
+      const t = between(20_000, 300_000);
+      const steps: TimelineStep[] = [
+        at(between(2000, 8000), tasks(0, 2), event('(service $SERVICE) has started 2 tasks.')),
+        at(Math.round(t * 0.6), tasks(1, 1)),
+        at(Math.round(t * 0.8), tasks(2)),
+        at(t, complete),
+      ];
+      return { spec: service(steps, true), decidedAt: t };
+    },
+  },
+  'circuit breaker FAILED': {
+    failure: true,
+    make: () => {
+      const t = between(30_000, 400_000);
+      const steps = [
+        at(Math.round(t * 0.3), taskStopped(STOPS.healthCheck)),
+        at(Math.round(t * 0.6), taskStopped(STOPS.healthCheck)),
+        at(t, circuitBreakerFails()),
+      ];
+      return { spec: service(steps, true), decidedAt: t };
+    },
+  },
+  '3rd stopped task (no CB)': {
+    failure: true,
+    make: () => {
+      const first = between(10_000, 120_000);
+      const gap = between(5000, 60_000);
+      const steps = [0, 1, 2].map((n) => at(first + n * gap, taskStopped(STOPS.pull)));
+      return { spec: service(steps, false), decidedAt: first + 2 * gap };
+    },
+  },
+};
+
+function service(steps: TimelineStep[], circuitBreaker: boolean): SimServiceSpec {
+  return {
+    name: 'api',
+    taskDefinition: 'api:12',
+    desiredCount: 2,
+    timelines: [steps],
+    circuitBreaker: { enable: circuitBreaker, rollback: false },
+  };
+}
+
+/** deploy-ecs with its defaults: ms from the decisive moment to the verdict, and calls made. */
+async function ours(t: Timeline) {
+  const clock = new VirtualClock();
+  const sim = new SimulatedEcs({ clock, cluster: 'prod', services: [t.spec] });
+  const result = await deployEcs({
+    cluster: 'prod',
+    services: ['api'],
+    forceNewDeployment: true,
+    wait: true,
+    timeoutMs: TIMEOUT_MS,
+    maxTaskFailures: 3,
+    rollbackOnFailure: false,
+    ecs: sim.client,
+    clock,
+    random,
+  });
+  const report = result.services[0]!;
+  return {
+    latency: report.elapsedMs - t.decidedAt,
+    status: report.status,
+    calls: sim.mock.calls().length,
+    minutes: report.elapsedMs / 60_000,
+  };
+}
+
+/** update-service, then "services stable" every 15 s until the deadline. */
+async function yardstick(t: Timeline) {
+  const clock = new VirtualClock();
+  const sim = new SimulatedEcs({ clock, cluster: 'prod', services: [t.spec] });
+  await sim.client.send(
+    new UpdateServiceCommand({ cluster: 'prod', service: 'api', forceNewDeployment: true }),
+  );
+  const result = await poll({
+    timeoutMs: TIMEOUT_MS,
+    intervalMs: YARDSTICK_INTERVAL_MS,
+    clock,
+    attempt: async () => {
+      const out = await sim.client.send(
+        new DescribeServicesCommand({ cluster: 'prod', services: ['api'] }),
+      );
+      const s = out.services?.[0];
+      const stable = s?.deployments?.length === 1 && s.runningCount === s.desiredCount;
+      return stable ? { kind: 'done', value: true } : { kind: 'wait', reason: 'not stable' };
+    },
+  });
+  return {
+    latency: result.elapsedMs - t.decidedAt,
+    status: result.outcome === 'done' ? 'stable' : 'timed out',
+  };
+}
+
+const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+console.log(
+  `ecs-detect: ${trials} scripted timelines per scenario, deadline ${TIMEOUT_MS / 60_000} min; latency = verdict time - the moment the rollout completed or failed\n`,
+);
+const rows: string[][] = [];
+const verdicts: string[] = [];
+for (const [name, scenario] of Object.entries(scenarios)) {
+  const mine: number[] = [];
+  const theirs: number[] = [];
+  const statuses = new Set<string>();
+  const yardstickStatuses = new Set<string>();
+  let callsPerMinute = 0;
+  for (let i = 0; i < trials; i++) {
+    const timeline = scenario.make();
+    const a = await ours(timeline);
+    const b = await yardstick(timeline);
+    mine.push(a.latency);
+    theirs.push(b.latency);
+    statuses.add(a.status);
+    yardstickStatuses.add(b.status);
+    callsPerMinute += a.calls / Math.max(a.minutes, 1 / 60) / trials;
+  }
+  const target = scenario.failure ? FAILURE_TARGET_MS : SUCCESS_TARGET_MS;
+  rows.push([
+    name,
+    [...statuses].join('/'),
+    s(median(mine)),
+    s(quantile(mine, 0.95)),
+    s(Math.max(...mine)),
+    [...yardstickStatuses].join('/'),
+    s(median(theirs)),
+    s(quantile(theirs, 0.95)),
+    `<= ${s(target)}`,
+    callsPerMinute.toFixed(0),
+  ]);
+  verdicts.push(
+    `${name}: max ${s(Math.max(...mine))} ${Math.max(...mine) <= target ? 'meets' : 'MISSES'} the target of ${s(target)}`,
+  );
+}
+printTable(
+  [
+    'timeline',
+    'ours says',
+    'ours median',
+    'ours p95',
+    'ours max',
+    'yardstick says',
+    'yardstick median',
+    'yardstick p95',
+    'target',
+    'our API calls/min',
+  ],
+  rows,
+);
+console.log(`\n${verdicts.join('\n')}`);
+
+// The bundle: size, and start-up to the first request on the wire.
+const bytes = statSync(BUNDLE).size;
+const runs = 15;
+const bare: number[] = [];
+for (let i = 0; i < runs; i++) {
+  const t = performance.now();
+  spawnSync(process.execPath, ['-e', '0']);
+  bare.push(performance.now() - t);
+}
+const firstRequest: number[] = [];
+for (let i = 0; i < runs; i++) {
+  let first = NaN;
+  const server = http.createServer((_req, res) => {
+    if (Number.isNaN(first)) first = performance.now();
+    // Refuse, so the action stops right after its first call.
+    res.writeHead(400, {
+      'content-type': 'application/x-amz-json-1.1',
+      'x-amzn-errortype': 'AccessDeniedException',
+    });
+    res.end('{"message":"bench"}');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const action = launchAction(
+    BUNDLE,
+    { cluster: 'prod', services: 'api' },
+    {
+      AWS_ENDPOINT_URL_ECS: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+      AWS_SECRET_ACCESS_KEY: 'bench-secret',
+      AWS_REGION: 'us-east-1',
+    },
+  );
+  await action.done;
+  firstRequest.push(first - action.startedAt);
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+}
+const overhead = median(firstRequest) - median(bare);
+console.log('');
+printTable(
+  ['bundle', 'ours', 'target'],
+  [
+    [
+      'size',
+      `${(bytes / 1e6).toFixed(2)} MB (${bytes} bytes)`,
+      `<= ${BUNDLE_BUDGET_BYTES / 1e6} MB`,
+    ],
+    ['bare node -e 0 (to exit), median', `${median(bare).toFixed(0)} ms`, ''],
+    ['deploy-ecs (to first request), median', `${median(firstRequest).toFixed(0)} ms`, ''],
+    ['difference', `${overhead.toFixed(0)} ms`, `<= ~${STARTUP_BUDGET_MS} ms`],
+  ],
+);

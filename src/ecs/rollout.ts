@@ -1,0 +1,566 @@
+/**
+ * Roll out one or more ECS services: force a new deployment, or register a revision with new images
+ * (or from a file) and update the services to it; watch every service in parallel and report each
+ * on its own. Everything that can be checked is checked before the first change: the services
+ * exist, use rolling updates, and have the containers the images are for.
+ */
+import {
+  DescribeServicesCommand,
+  DescribeTaskDefinitionCommand,
+  RegisterTaskDefinitionCommand,
+  UpdateServiceCommand,
+  type RegisterTaskDefinitionRequest,
+  type Service,
+} from '@aws-sdk/client-ecs';
+import { systemClock, type Clock } from '../poll.js';
+import { awsErrorName } from '../aws.js';
+import { formatDuration } from '../duration.js';
+import {
+  deploymentStartedBy,
+  eventIds,
+  primaryDeployment,
+  stoppedTaskReasons,
+  type SeenEvent,
+  type StoppedTask,
+} from './deployment.js';
+import {
+  registrationFrom,
+  shortTaskDefinition,
+  withImages,
+  type ImageChanges,
+} from './task-definition.js';
+import { watchDeployment, type EcsApi, type WatchResult } from './watch.js';
+
+export interface DeployEcsOptions extends ImageChanges {
+  cluster: string;
+  /** Names or ARNs. */
+  services: readonly string[];
+  /** A task definition read from a file: registered, with the images substituted. */
+  taskDefinition?: { path: string; request: RegisterTaskDefinitionRequest };
+  desiredCount?: number;
+  forceNewDeployment: boolean;
+  wait: boolean;
+  timeoutMs: number;
+  maxTaskFailures: number;
+  rollbackOnFailure: boolean;
+  ecs: EcsApi;
+  log?: (line: string) => void;
+  clock?: Clock;
+  random?: () => number;
+  signal?: AbortSignal;
+}
+
+export type ServiceStatus =
+  /** The new deployment rolled out. */
+  | 'completed'
+  /** Updated; not watched (wait: false). */
+  | 'started'
+  /** The rollout failed and nothing rolled it back. */
+  | 'failed'
+  | 'timed-out'
+  /** The rollout failed and the service went back to its previous task definition. */
+  | 'rolled-back'
+  /** The rollout failed and so did the rollback-on-failure rollout. */
+  | 'rollback-failed'
+  | 'cancelled'
+  /** An API call failed (permissions, invalid parameters): the state of the rollout is unknown. */
+  | 'error';
+
+export interface RollbackReport {
+  by: 'ecs-circuit-breaker' | 'rollback-on-failure';
+  taskDefinition?: string;
+  deploymentId?: string;
+  /** `completed` when the rollback rolled out; `in-progress` for ECS's own, which is not watched. */
+  outcome: 'completed' | 'in-progress' | 'failed' | 'timed-out' | 'cancelled' | 'error' | 'skipped';
+  headline: string;
+  elapsedMs: number;
+  /** Service events while the rollback was watched. */
+  events: SeenEvent[];
+  stoppedTasks: StoppedTask[];
+}
+
+export interface ServiceReport {
+  /** As given in the `services` input. */
+  service: string;
+  status: ServiceStatus;
+  /** What happened, one line (details are in the fields below). */
+  headline: string;
+  previousTaskDefinition: string;
+  /** What the service was updated to (the previous one for a forced deployment). */
+  taskDefinition: string;
+  /** Images this rollout set, by container; empty when the task definition was not changed. */
+  images: Array<[container: string, image: string]>;
+  deploymentId?: string;
+  /** From just before UpdateService to the verdict. */
+  elapsedMs: number;
+  /** Service events from the update to the verdict, oldest first. */
+  events: SeenEvent[];
+  stoppedTasks: StoppedTask[];
+  /** The last progress line of the new deployment. */
+  progress: string;
+  rollback?: RollbackReport;
+}
+
+export interface DeployEcsResult {
+  ok: boolean;
+  services: ServiceReport[];
+  /** Revisions registered by this run. */
+  registered: string[];
+}
+
+/** Statuses that count as success. */
+const OK_STATUSES: readonly ServiceStatus[] = ['completed', 'started'];
+/** Never leave the log silent for longer than this while waiting. */
+const HEARTBEAT_MS = 60_000;
+/** DescribeServices takes at most this many services per call. */
+const DESCRIBE_BATCH = 10;
+/** Events quoted in a failure message. */
+const EVENTS_IN_MESSAGE = 5;
+
+interface PlannedService {
+  name: string;
+  label: string;
+  service: Service;
+  previousTaskDefinition: string;
+  /** Key into the registrations; undefined: keep the current task definition. */
+  registration?: string;
+}
+
+interface Registration {
+  request: RegisterTaskDefinitionRequest;
+  images: Array<[string, string]>;
+  /** Where it came from, for messages: `task definition 'api:12'`, `file 'td.json'`. */
+  source: string;
+}
+
+/** Something found before any change was made; the message names the input or resource. */
+export class RolloutPlanError extends Error {
+  constructor(readonly problems: string[]) {
+    super(
+      problems.length === 1
+        ? problems[0]
+        : `${problems.length} problems found before changing anything:\n- ${problems.join('\n- ')}`,
+    );
+    this.name = 'RolloutPlanError';
+  }
+}
+
+export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult> {
+  const clock = opts.clock ?? systemClock;
+  const start = clock.now();
+  const log = opts.log ?? (() => {});
+  let lastLogAt = start;
+  const say = (line: string) => {
+    lastLogAt = clock.now();
+    log(line);
+  };
+
+  const { planned, registrations } = await plan(opts);
+
+  // Register every new revision before touching any service: a rejected task definition then
+  // leaves all services as they were.
+  const registeredArn = new Map<string, string>();
+  for (const [key, reg] of registrations) {
+    let arn: string | undefined;
+    try {
+      const out = await opts.ecs.send(new RegisterTaskDefinitionCommand(reg.request));
+      arn = out.taskDefinition?.taskDefinitionArn;
+    } catch (error) {
+      throw new Error(
+        `RegisterTaskDefinition failed for ${reg.source}: ${awsErrorName(error)}: ${messageOf(error)}`,
+      );
+    }
+    if (!arn) throw new Error(`RegisterTaskDefinition returned no ARN for ${reg.source}`);
+    registeredArn.set(key, arn);
+    const images = reg.images.map(([c, i]) => `${c}=${i}`).join(', ');
+    say(
+      `registered ${shortTaskDefinition(arn)} from ${reg.source}${images ? ` with ${images}` : ''}`,
+    );
+  }
+
+  const progress = new Map<string, string>();
+  const heartbeat = () => {
+    if (clock.now() - lastLogAt < HEARTBEAT_MS || progress.size === 0) return;
+    say(
+      `still waiting after ${formatDuration(clock.now() - start)}: ` +
+        [...progress.entries()].map(([label, text]) => `${label} (${text})`).join('; '),
+    );
+  };
+
+  const services = await Promise.all(
+    planned.map((p) => {
+      const newTaskDefinition =
+        p.registration === undefined ? undefined : registeredArn.get(p.registration);
+      const images = registrations.get(p.registration ?? '')?.images ?? [];
+      // Whatever goes wrong with one service is reported with it; the others go on.
+      return rollOutService(opts, p, newTaskDefinition, images, {
+        clock,
+        say,
+        progress,
+        heartbeat,
+      }).catch((error: unknown): ServiceReport => ({
+        service: p.name,
+        status: 'error',
+        headline: `unexpected error: ${messageOf(error)}`,
+        previousTaskDefinition: p.previousTaskDefinition,
+        taskDefinition: newTaskDefinition ?? p.previousTaskDefinition,
+        images,
+        elapsedMs: clock.now() - start,
+        events: [],
+        stoppedTasks: [],
+        progress: '',
+      }));
+    }),
+  );
+  return {
+    ok: services.every((s) => OK_STATUSES.includes(s.status)),
+    services,
+    registered: [...registeredArn.values()],
+  };
+}
+
+interface Shared {
+  clock: Clock;
+  say: (line: string) => void;
+  /** Latest progress of every service still being watched, for the heartbeat. */
+  progress: Map<string, string>;
+  heartbeat: () => void;
+}
+
+/** Describe the services and the task definitions; every problem is found before any change. */
+async function plan(opts: DeployEcsOptions) {
+  const problems: string[] = [];
+  const found = new Map<string, Service>();
+  for (let i = 0; i < opts.services.length; i += DESCRIBE_BATCH) {
+    const batch = opts.services.slice(i, i + DESCRIBE_BATCH);
+    let out;
+    try {
+      out = await opts.ecs.send(
+        new DescribeServicesCommand({ cluster: opts.cluster, services: [...batch] }),
+      );
+    } catch (error) {
+      if (awsErrorName(error) === 'ClusterNotFoundException') {
+        throw new RolloutPlanError([`input 'cluster': cluster '${opts.cluster}' not found`]);
+      }
+      throw new Error(`DescribeServices failed: ${awsErrorName(error)}: ${messageOf(error)}`);
+    }
+    for (const name of batch) {
+      const service = (out.services ?? []).find((s) => matchesService(name, s));
+      if (service) found.set(name, service);
+    }
+  }
+
+  const planned: PlannedService[] = [];
+  for (const name of opts.services) {
+    const service = found.get(name);
+    if (!service) {
+      problems.push(`service '${name}' not found in cluster '${opts.cluster}'`);
+      continue;
+    }
+    if (service.status !== 'ACTIVE') {
+      problems.push(
+        `service '${name}' in cluster '${opts.cluster}' is ${service.status ?? 'not active'}`,
+      );
+    }
+    const controller = service.deploymentController?.type ?? 'ECS';
+    if (controller !== 'ECS') {
+      problems.push(
+        `service '${name}' uses the ${controller} deployment controller; deploy-ecs does rolling updates (ECS) only`,
+      );
+    }
+    planned.push({
+      name,
+      label: service.serviceName ?? name,
+      service,
+      previousTaskDefinition: service.taskDefinition ?? '',
+    });
+  }
+  if (problems.length > 0) throw new RolloutPlanError(problems);
+
+  const registrations = new Map<string, Registration>();
+  const changesImages = opts.image !== undefined || (opts.images ?? []).length > 0;
+  if (opts.taskDefinition) {
+    const source = `file '${opts.taskDefinition.path}'`;
+    const rendered = withImages(
+      opts.taskDefinition.request,
+      opts,
+      `the task definition in ${source}`,
+    );
+    if ('problems' in rendered) throw new RolloutPlanError(rendered.problems);
+    registrations.set('file', { request: rendered.request, images: rendered.images, source });
+    for (const p of planned) p.registration = 'file';
+  } else if (changesImages) {
+    // One new revision per task definition in use, shared by the services that run it.
+    for (const p of planned) {
+      const current = p.previousTaskDefinition;
+      p.registration = current;
+      if (registrations.has(current)) continue;
+      let out;
+      try {
+        out = await opts.ecs.send(
+          new DescribeTaskDefinitionCommand({ taskDefinition: current, include: ['TAGS'] }),
+        );
+      } catch (error) {
+        throw new Error(
+          `DescribeTaskDefinition failed for '${shortTaskDefinition(current)}' (service '${p.name}'): ${awsErrorName(error)}: ${messageOf(error)}`,
+        );
+      }
+      const source = `task definition '${shortTaskDefinition(current)}'`;
+      const rendered = withImages(
+        registrationFrom(out.taskDefinition ?? {}, out.tags),
+        opts,
+        `${source} of service '${p.name}'`,
+      );
+      if ('problems' in rendered) problems.push(...rendered.problems);
+      else
+        registrations.set(current, { request: rendered.request, images: rendered.images, source });
+    }
+    if (problems.length > 0) throw new RolloutPlanError(problems);
+  }
+  return { planned, registrations };
+}
+
+async function rollOutService(
+  opts: DeployEcsOptions,
+  p: PlannedService,
+  newTaskDefinition: string | undefined,
+  images: Array<[string, string]>,
+  shared: Shared,
+): Promise<ServiceReport> {
+  const { clock, say } = shared;
+  const started = clock.now();
+  const report: ServiceReport = {
+    service: p.name,
+    status: 'error',
+    headline: '',
+    previousTaskDefinition: p.previousTaskDefinition,
+    taskDefinition: newTaskDefinition ?? p.previousTaskDefinition,
+    images,
+    elapsedMs: 0,
+    events: [],
+    stoppedTasks: [],
+    progress: '',
+  };
+  const seenEventIds = eventIds(p.service.events);
+
+  const knownIds = new Set((p.service.deployments ?? []).map((d) => d.id ?? ''));
+  const update = await startDeployment(opts, p, knownIds, {
+    taskDefinition: newTaskDefinition,
+    desiredCount: opts.desiredCount,
+  });
+  if ('error' in update) {
+    return { ...report, headline: update.error, elapsedMs: clock.now() - started };
+  }
+  report.deploymentId = update.deploymentId;
+  say(
+    update.isNew
+      ? `${p.label}: deployment ${update.deploymentId} started with ${shortTaskDefinition(report.taskDefinition)}`
+      : `${p.label}: the update started no new deployment (nothing changed); watching ${update.deploymentId}`,
+  );
+  if (!opts.wait) {
+    return {
+      ...report,
+      status: 'started',
+      headline: `deployment ${update.deploymentId} started (not waiting: wait is false)`,
+      elapsedMs: clock.now() - started,
+    };
+  }
+
+  const watch = await watchService(opts, p, update, seenEventIds, shared);
+  Object.assign(report, {
+    headline: watch.headline,
+    events: watch.events,
+    stoppedTasks: watch.stoppedTasks,
+    progress: watch.progress,
+    elapsedMs: clock.now() - started,
+  });
+  switch (watch.outcome) {
+    case 'completed':
+    case 'cancelled':
+    case 'error':
+      report.status = watch.outcome;
+      say(`${p.label}: ${watch.headline}`);
+      return report;
+    case 'superseded':
+      // Someone else deployed: rolling back would undo their deployment.
+      report.status = 'failed';
+      say(`${p.label}: ${watch.headline}`);
+      return report;
+    case 'rolled-back-by-ecs':
+      report.status = 'rolled-back';
+      report.rollback = {
+        by: 'ecs-circuit-breaker',
+        ...(watch.ecsRollback?.taskDefinition
+          ? { taskDefinition: watch.ecsRollback.taskDefinition }
+          : {}),
+        ...(watch.ecsRollback?.deploymentId
+          ? { deploymentId: watch.ecsRollback.deploymentId }
+          : {}),
+        outcome: 'in-progress',
+        headline: `ECS is rolling back to ${shortTaskDefinition(watch.ecsRollback?.taskDefinition ?? p.previousTaskDefinition)}`,
+        elapsedMs: 0,
+        events: [],
+        stoppedTasks: [],
+      };
+      say(`${p.label}: ${watch.headline}`);
+      return report;
+    case 'failed':
+    case 'timed-out':
+      report.status = watch.outcome;
+      say(`${p.label}: ${watch.headline}`);
+      if (opts.rollbackOnFailure) await rollBack(opts, p, report, seenEventIds, shared);
+      return report;
+  }
+}
+
+/** UpdateService, and which deployment it started (or, when it started none, the current one). */
+async function startDeployment(
+  opts: DeployEcsOptions,
+  p: PlannedService,
+  knownIds: Set<string>,
+  change: { taskDefinition?: string; desiredCount?: number },
+): Promise<{ deploymentId: string; isNew: boolean; knownIds: Set<string> } | { error: string }> {
+  let service: Service | undefined;
+  try {
+    const out = await opts.ecs.send(
+      new UpdateServiceCommand({
+        cluster: opts.cluster,
+        service: p.name,
+        forceNewDeployment: opts.forceNewDeployment,
+        ...(change.taskDefinition ? { taskDefinition: change.taskDefinition } : {}),
+        ...(change.desiredCount !== undefined ? { desiredCount: change.desiredCount } : {}),
+      }),
+    );
+    service = out.service;
+  } catch (error) {
+    return { error: `UpdateService failed: ${awsErrorName(error)}: ${messageOf(error)}` };
+  }
+  const deployments = service?.deployments ?? [];
+  const fresh = deploymentStartedBy(knownIds, deployments);
+  const tracked = fresh ?? primaryDeployment(deployments);
+  if (!tracked?.id) return { error: 'UpdateService answered without any deployment' };
+  return { deploymentId: tracked.id, isNew: fresh !== undefined, knownIds };
+}
+
+function watchService(
+  opts: DeployEcsOptions,
+  p: PlannedService,
+  update: { deploymentId: string; isNew: boolean; knownIds: Set<string> },
+  seenEventIds: Set<string>,
+  shared: Shared,
+  label = p.label,
+): Promise<WatchResult> {
+  return watchDeployment({
+    ecs: opts.ecs,
+    cluster: opts.cluster,
+    service: p.name,
+    label,
+    deploymentId: update.deploymentId,
+    isNewDeployment: update.isNew,
+    knownDeploymentIds: update.knownIds,
+    seenEventIds,
+    previousTaskDefinition: p.previousTaskDefinition,
+    timeoutMs: opts.timeoutMs,
+    maxTaskFailures: opts.maxTaskFailures,
+    clock: shared.clock,
+    random: opts.random,
+    signal: opts.signal,
+    log: shared.say,
+    onAttempt: (text) => {
+      shared.progress.set(label, text);
+      shared.heartbeat();
+    },
+  }).finally(() => shared.progress.delete(label));
+}
+
+/** rollback-on-failure: update the service back to what it ran before, and wait for that too. */
+async function rollBack(
+  opts: DeployEcsOptions,
+  p: PlannedService,
+  report: ServiceReport,
+  seenEventIds: Set<string>,
+  shared: Shared,
+): Promise<void> {
+  const { clock, say } = shared;
+  const started = clock.now();
+  const previous = p.previousTaskDefinition;
+  const rollback: RollbackReport = {
+    by: 'rollback-on-failure',
+    taskDefinition: previous,
+    outcome: 'skipped',
+    headline: '',
+    elapsedMs: 0,
+    events: [],
+    stoppedTasks: [],
+  };
+  report.rollback = rollback;
+  if (previous === report.taskDefinition) {
+    rollback.headline = `not rolled back: the failed deployment already runs the previous task definition ${shortTaskDefinition(previous)}`;
+    say(`${p.label}: ${rollback.headline}`);
+    return;
+  }
+
+  say(`${p.label}: rolling back to ${shortTaskDefinition(previous)} (rollback-on-failure)`);
+  // The failed deployment is not the rollback's: the rollback is the next new one.
+  const knownIds = new Set((p.service.deployments ?? []).map((d) => d.id ?? ''));
+  if (report.deploymentId) knownIds.add(report.deploymentId);
+  const update = await startDeployment(opts, p, knownIds, {
+    taskDefinition: previous,
+    // Put the count back only if this run changed it; otherwise autoscaling owns it.
+    ...(opts.desiredCount !== undefined && p.service.desiredCount !== undefined
+      ? { desiredCount: p.service.desiredCount }
+      : {}),
+  });
+  if ('error' in update) {
+    Object.assign(rollback, { outcome: 'error', headline: `rollback ${update.error}` });
+    report.status = 'rollback-failed';
+    say(`${p.label}: ${rollback.headline}`);
+    return;
+  }
+  rollback.deploymentId = update.deploymentId;
+  const watch = await watchService(opts, p, update, seenEventIds, shared, `${p.label} (rollback)`);
+  rollback.events = watch.events;
+  rollback.elapsedMs = clock.now() - started;
+  rollback.stoppedTasks = watch.stoppedTasks;
+  if (watch.outcome === 'completed') {
+    rollback.outcome = 'completed';
+    rollback.headline = `rolled back to ${shortTaskDefinition(previous)} in ${formatDuration(rollback.elapsedMs)}`;
+    report.status = 'rolled-back';
+  } else {
+    rollback.outcome =
+      watch.outcome === 'rolled-back-by-ecs' || watch.outcome === 'superseded'
+        ? 'failed'
+        : watch.outcome;
+    rollback.headline = `rollback to ${shortTaskDefinition(previous)} did not complete: ${watch.headline}`;
+    report.status = 'rollback-failed';
+  }
+  say(`${p.label}: ${rollback.headline}`);
+}
+
+/** A name matches the service by name or ARN (`arn:aws:ecs:...:service/cluster/name`). */
+function matchesService(given: string, s: Service): boolean {
+  return given === s.serviceName || given === s.serviceArn;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The step's failure message: one block per service that did not roll out. */
+export function describeFailures(result: DeployEcsResult): string {
+  const failed = result.services.filter((s) => !OK_STATUSES.includes(s.status));
+  const blocks = failed.map((s) => {
+    const lines = [`${s.service}: ${s.status}: ${s.headline}`];
+    const reasons = stoppedTaskReasons(s.stoppedTasks);
+    if (reasons.length > 0) lines.push(`  stopped tasks: ${reasons.join(' | ')}`);
+    const last = s.events.slice(-EVENTS_IN_MESSAGE).map((e) => e.message);
+    lines.push(
+      last.length > 0
+        ? `  last events: ${last.join(' | ')}`
+        : '  last events: none since the update',
+    );
+    if (s.rollback) lines.push(`  rollback: ${s.rollback.headline}`);
+    return lines.join('\n');
+  });
+  return `${failed.length} of ${result.services.length} services did not roll out:\n${blocks.join('\n')}`;
+}

@@ -1,0 +1,284 @@
+/**
+ * Watch one ECS deployment until it has rolled out, has failed, or the deadline passes. Watches the
+ * deployment itself rather than "service stable": its rolloutState and reason, its task counts, the
+ * service events since the update, and the tasks of the deployment that stopped, so a failure is
+ * reported as soon as ECS knows it, with the reason.
+ */
+import {
+  DescribeServicesCommand,
+  DescribeTasksCommand,
+  ListTasksCommand,
+  type Deployment,
+  type ECSClient,
+  type Service,
+} from '@aws-sdk/client-ecs';
+import { poll, type Clock, type Step } from '../poll.js';
+import { awsErrorName, isThrottling } from '../aws.js';
+import { formatDuration } from '../duration.js';
+import {
+  circuitBreakerOf,
+  describeDeployment,
+  isCircuitBreakerRollback,
+  isRolledOut,
+  isTaskFailure,
+  newEvents,
+  primaryDeployment,
+  progressText,
+  reportsStoppedTasks,
+  stoppedTaskFrom,
+  stoppedTaskLine,
+  type SeenEvent,
+  type StoppedTask,
+} from './deployment.js';
+
+/** The part of the ECS client the library uses; an ECSClient or a mock of one. */
+export type EcsApi = Pick<ECSClient, 'send'>;
+
+/** DescribeServices is cheap: every 2 s catches a change within 2 s. */
+export const POLL_INTERVAL_MS = 2000;
+/** Backoff ceiling, only reached while ECS keeps throttling us. */
+export const MAX_THROTTLED_INTERVAL_MS = 30_000;
+
+export interface WatchOptions {
+  ecs: EcsApi;
+  cluster: string;
+  /** Name or ARN, as given. */
+  service: string;
+  /** How log lines name the service. */
+  label: string;
+  deploymentId: string;
+  /** False when the update started no deployment (only the count changed): then we wait for the counts. */
+  isNewDeployment: boolean;
+  /** Deployments that existed before the update; anything else that turns PRIMARY replaced ours. */
+  knownDeploymentIds: ReadonlySet<string>;
+  /** Ids of events already seen (and printed); new ones are added. */
+  seenEventIds: Set<string>;
+  /** What ran before the update: a circuit-breaker rollback goes back to it. */
+  previousTaskDefinition: string;
+  timeoutMs: number;
+  maxTaskFailures: number;
+  clock: Clock;
+  random?: () => number;
+  signal?: AbortSignal;
+  log: (line: string) => void;
+  /** After every attempt, with the latest progress line (the caller's heartbeat uses it). */
+  onAttempt?: (progress: string) => void;
+}
+
+export type WatchOutcome =
+  | 'completed'
+  | 'failed'
+  | 'rolled-back-by-ecs'
+  /** Another deployment, not started by this action, replaced ours. */
+  | 'superseded'
+  | 'timed-out'
+  | 'cancelled'
+  | 'error';
+
+export interface WatchResult {
+  outcome: WatchOutcome;
+  /** What happened, in one line: `rollout FAILED: ECS deployment circuit breaker: ...`. */
+  headline: string;
+  elapsedMs: number;
+  /** Service events seen while watching, oldest first. */
+  events: SeenEvent[];
+  /** Tasks of the deployment that stopped and count as failures. */
+  stoppedTasks: StoppedTask[];
+  /** The last progress line (`2/4 new tasks running, rollout IN_PROGRESS`). */
+  progress: string;
+  /** When the circuit breaker rolled back: the deployment it started and what it runs. */
+  ecsRollback?: { deploymentId?: string; taskDefinition?: string };
+}
+
+export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> {
+  const { ecs, cluster, label, deploymentId, clock } = opts;
+  const start = clock.now();
+  const events: SeenEvent[] = [];
+  const stoppedTasks: StoppedTask[] = [];
+  const describedTasks = new Set<string>();
+  let progress = 'waiting for the first answer from ECS';
+  let lastLogged = '';
+  let failedTasksSeen = 0;
+  let stoppedEventPending = false;
+  let checkedAfterFailure = false;
+  // Whether ListTasks must filter by service name (when startedBy cannot be combined with a status).
+  let listByService = false;
+  let verdict: Pick<WatchResult, 'outcome' | 'headline' | 'ecsRollback'> | undefined;
+
+  const logState = (text: string) => {
+    if (text === lastLogged) return;
+    lastLogged = text;
+    opts.log(`${label}: ${text}`);
+  };
+  const finish = (v: NonNullable<typeof verdict>): Step<void> => {
+    verdict = v;
+    return { kind: 'fail', reason: v.headline };
+  };
+  const throttled = (error: unknown): Step<void> => {
+    logState(`ECS is throttling requests (${awsErrorName(error)}); backing off`);
+    return { kind: 'wait', reason: progress, backoff: true };
+  };
+  const apiError = (operation: string, error: unknown): Step<void> =>
+    finish({
+      outcome: 'error',
+      headline: `${operation} failed: ${awsErrorName(error) || 'Error'}: ${error instanceof Error ? error.message : String(error)}`,
+    });
+
+  async function stoppedTaskArns(serviceName: string): Promise<string[]> {
+    if (!listByService) {
+      try {
+        const out = await ecs.send(
+          new ListTasksCommand({ cluster, startedBy: deploymentId, desiredStatus: 'STOPPED' }),
+        );
+        return out.taskArns ?? [];
+      } catch (error) {
+        if (awsErrorName(error) !== 'InvalidParameterException') throw error;
+        listByService = true;
+      }
+    }
+    const out = await ecs.send(
+      new ListTasksCommand({ cluster, serviceName, desiredStatus: 'STOPPED' }),
+    );
+    return out.taskArns ?? [];
+  }
+
+  /** Describe the stopped tasks not described yet; keep those of our deployment that failed. */
+  async function collectStoppedTasks(serviceName: string): Promise<void> {
+    const fresh = (await stoppedTaskArns(serviceName)).filter((arn) => !describedTasks.has(arn));
+    if (fresh.length === 0) return;
+    const out = await ecs.send(new DescribeTasksCommand({ cluster, tasks: fresh.slice(0, 100) }));
+    for (const task of out.tasks ?? []) {
+      describedTasks.add(task.taskArn ?? '');
+      if (task.startedBy !== deploymentId || !isTaskFailure(task)) continue;
+      const stopped = stoppedTaskFrom(task);
+      stoppedTasks.push(stopped);
+      opts.log(`${label}: task ${stopped.taskId} stopped: ${stoppedTaskLine(stopped)}`);
+    }
+  }
+
+  function judge(service: Service, mine: Deployment | undefined): Step<void> | undefined {
+    const deployments = service.deployments ?? [];
+    const primary = primaryDeployment(deployments);
+    const replacement =
+      primary && primary.id !== deploymentId && !opts.knownDeploymentIds.has(primary.id ?? '')
+        ? primary
+        : undefined;
+    const cb = circuitBreakerOf(service);
+    // A finished rollback no longer says "rolling back", but it runs what ran before.
+    const rolledBackByEcs =
+      (replacement !== undefined &&
+        (isCircuitBreakerRollback(replacement) ||
+          (cb.rollback && replacement.taskDefinition === opts.previousTaskDefinition))) ||
+      (mine?.rolloutState === 'FAILED' && cb.rollback);
+
+    if (rolledBackByEcs) {
+      return finish({
+        outcome: 'rolled-back-by-ecs',
+        headline: `rolled back by the ECS circuit breaker: ${mine?.rolloutStateReason ?? replacement?.rolloutStateReason ?? 'rollout FAILED'}`,
+        ecsRollback: {
+          ...(replacement?.id ? { deploymentId: replacement.id } : {}),
+          taskDefinition: replacement?.taskDefinition ?? opts.previousTaskDefinition,
+        },
+      });
+    }
+    if (mine?.rolloutState === 'FAILED') {
+      return finish({
+        outcome: 'failed',
+        headline: `rollout FAILED: ${mine.rolloutStateReason ?? 'ECS gave no reason'}`,
+      });
+    }
+    if (!mine || replacement) {
+      return finish({
+        outcome: 'superseded',
+        headline: `deployment ${deploymentId} was replaced by deployment ${describeDeployment(replacement ?? primary)}, which this action did not start`,
+      });
+    }
+    if (stoppedTasks.length >= opts.maxTaskFailures) {
+      return finish({
+        outcome: 'failed',
+        headline: `${stoppedTasks.length} tasks of the new deployment stopped (max-task-failures: ${opts.maxTaskFailures})`,
+      });
+    }
+    if (isRolledOut(service, mine, opts.isNewDeployment)) {
+      return { kind: 'done', value: undefined };
+    }
+    return undefined;
+  }
+
+  /** One look at the service: log what changed, and judge. */
+  async function observe(): Promise<Step<void>> {
+    let service: Service | undefined;
+    try {
+      const out = await ecs.send(
+        new DescribeServicesCommand({ cluster, services: [opts.service] }),
+      );
+      service = out.services?.[0];
+    } catch (error) {
+      return isThrottling(error) ? throttled(error) : apiError('DescribeServices', error);
+    }
+    if (!service) {
+      return finish({
+        outcome: 'failed',
+        headline: `service '${opts.service}' no longer exists in cluster '${cluster}'`,
+      });
+    }
+
+    for (const event of newEvents(service.events, opts.seenEventIds)) {
+      events.push(event);
+      opts.log(`${label} event: ${event.message}`);
+      if (reportsStoppedTasks(event.message)) stoppedEventPending = true;
+    }
+    const mine = (service.deployments ?? []).find((d) => d.id === deploymentId);
+    if (mine) progress = progressText(mine, service.deployments ?? []);
+    logState(progress);
+
+    // Stopped tasks cost two calls: look only when ECS signals that tasks stopped.
+    const failedTasks = mine?.failedTasks ?? 0;
+    const failedNow = mine?.rolloutState === 'FAILED' && !checkedAfterFailure;
+    if (mine && (failedTasks > failedTasksSeen || stoppedEventPending || failedNow)) {
+      try {
+        await collectStoppedTasks(service.serviceName ?? opts.service);
+      } catch (error) {
+        return isThrottling(error) ? throttled(error) : apiError('ListTasks/DescribeTasks', error);
+      }
+      failedTasksSeen = failedTasks;
+      stoppedEventPending = false;
+      checkedAfterFailure ||= failedNow;
+    }
+
+    return judge(service, mine) ?? { kind: 'wait', reason: progress };
+  }
+
+  const result = await poll<void>({
+    timeoutMs: opts.timeoutMs,
+    intervalMs: POLL_INTERVAL_MS,
+    maxIntervalMs: MAX_THROTTLED_INTERVAL_MS,
+    clock,
+    random: opts.random,
+    signal: opts.signal,
+    attempt: async () => {
+      const step = await observe();
+      opts.onAttempt?.(progress);
+      return step;
+    },
+  });
+
+  const elapsedMs = clock.now() - start;
+  const base = { elapsedMs, events, stoppedTasks, progress };
+  if (result.outcome === 'done') {
+    return {
+      ...base,
+      outcome: 'completed',
+      headline: `rolled out in ${formatDuration(elapsedMs)}`,
+    };
+  }
+  if (result.outcome === 'failed' && verdict) return { ...base, ...verdict };
+  if (result.outcome === 'aborted') {
+    return { ...base, outcome: 'cancelled', headline: `cancelled while waiting: ${progress}` };
+  }
+  return {
+    ...base,
+    outcome: 'timed-out',
+    headline: `not rolled out within ${formatDuration(opts.timeoutMs)}: ${progress}`,
+  };
+}
