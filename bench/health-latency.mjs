@@ -4,15 +4,15 @@
 // server that refuses connections, then answers 503, then turns healthy at a random moment.
 // Also: the bundle's cold start (node start to first request on the wire) against a bare `node -e 0`.
 // Trials run in concurrent batches (each on its own port): a periodic poller's latency is uniform over
-// its period, so the median needs many trials to settle (20 trials leave about +/-110 ms of noise).
-// Usage: node bench/health-latency.mjs [--trials 60] [--concurrency 10]
+// its period, so the median needs many trials to settle (20 trials leave about +/-110 ms of noise, 100 about +/-50 ms).
+// Usage: node bench/health-latency.mjs [--trials 100] [--concurrency 10]
 import http from 'node:http';
 import { spawnSync } from 'node:child_process';
 import { launchAction, median, quantile, printTable, ms, sleep, mean } from './lib.mjs';
 
 const BUNDLE = 'actions/wait-healthy/dist/index.js';
 const arg = (name, fallback) => Number(process.argv[process.argv.indexOf(name) + 1]) || fallback;
-const trials = arg('--trials', 60);
+const trials = arg('--trials', 100);
 const concurrency = arg('--concurrency', 10);
 
 /** A server on a fixed port that is closed, then 503, then healthy, counting requests per poller. */

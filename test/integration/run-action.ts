@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -45,6 +45,8 @@ export function runAction(
     env?: Record<string, string>;
     files?: ActionRun['files'];
     timeoutMs?: number;
+    /** Working directory of the action (the runner's is the workspace). */
+    cwd?: string;
     onSpawn?: (pid: number) => void;
   } = {},
 ): Promise<ActionRun> {
@@ -70,8 +72,9 @@ export function runAction(
     env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, bundle)], {
+    const child = spawn(process.execPath, [isAbsolute(bundle) ? bundle : join(repoRoot, bundle)], {
       env,
+      cwd: opts.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     if (child.pid && opts.onSpawn) opts.onSpawn(child.pid);
