@@ -1,0 +1,109 @@
+/** The deploy-ec2-ssm adapter: read inputs, deploy, write outputs and the job summary. */
+import * as core from '@actions/core';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { readInputs, type DeployEc2SsmInputs } from '../../src/inputs/deploy-ec2-ssm.js';
+import {
+  deployEc2Ssm,
+  hostSpec,
+  prepareDeployCommand,
+  type DeployRollout,
+} from '../../src/ssm/deploy.js';
+import {
+  describeRolloutFailure,
+  instancesJson,
+  printedScriptSummary,
+  rolloutSummary,
+} from '../../src/ssm/report.js';
+import { awsClientConfig } from '../../src/aws.js';
+import { cancelOnSignals } from '../../src/signals.js';
+import { failWith, writeSummary } from '../shared/io.js';
+import { STATE } from './state.js';
+
+export async function run(): Promise<void> {
+  try {
+    const inputs = readInputs((name) => core.getInput(name));
+    const region = await resolveRegion(inputs);
+    // Render before any AWS call: a script SSM would refuse fails here.
+    const { script } = prepareDeployCommand(hostSpec(inputs.spec, region));
+    if (inputs.printScript) {
+      core.info(script);
+      core.setOutput('status', 'printed');
+      await writeSummary(printedScriptSummary(script));
+      return;
+    }
+    // Both are checked above; only print-script may go without them.
+    if (!inputs.targets || region === undefined) throw new Error('no targets or no region');
+
+    const ssm = new SSMClient(awsClientConfig({ region }));
+    const stopOnSignal = cancelOnSignals();
+    let rollout: DeployRollout;
+    try {
+      rollout = await deployEc2Ssm({
+        ssm,
+        region,
+        spec: inputs.spec,
+        targets: inputs.targets,
+        documentName: inputs.documentName,
+        maxConcurrency: inputs.maxConcurrency,
+        maxErrors: inputs.maxErrors,
+        comment: inputs.comment ?? defaultComment(),
+        timeoutMs: inputs.timeoutMs,
+        executionTimeoutMs: inputs.executionTimeoutMs,
+        waitForAgentMs: inputs.waitForAgentMs,
+        output: inputs.output,
+        onSent: (commandId) => {
+          // Saved at once: if this step is killed while waiting, the post step cancels the command.
+          core.saveState(STATE.commandId, commandId);
+          core.saveState(STATE.region, region);
+          core.setOutput('command-id', commandId);
+        },
+        log: (line) => core.info(line),
+        signal: stopOnSignal.signal,
+      });
+    } finally {
+      stopOnSignal.dispose();
+    }
+    core.saveState(STATE.finished, 'true');
+
+    core.setOutput('command-id', rollout.commandId ?? '');
+    core.setOutput('status', rollout.status);
+    core.setOutput('instances', instancesJson(rollout));
+    core.setOutput('succeeded', String(rollout.succeeded));
+    core.setOutput('failed', String(rollout.failed));
+    await writeSummary(rolloutSummary(rollout));
+    if (rollout.status === 'succeeded')
+      core.info(`deployed ${inputs.spec.image} to ${rollout.succeeded} instances`);
+    else core.setFailed(describeRolloutFailure(rollout));
+  } catch (error) {
+    failWith(error);
+  }
+}
+
+/**
+ * The input, else the SDK's chain (AWS_REGION, profile; no network call), else the region of an
+ * ECR image host. Only print-script can do without one.
+ */
+async function resolveRegion(inputs: DeployEc2SsmInputs): Promise<string | undefined> {
+  if (inputs.region) return inputs.region;
+  try {
+    const fromChain = await new SSMClient(awsClientConfig()).config.region();
+    if (fromChain) return fromChain;
+  } catch {
+    /* no region configured in the job */
+  }
+  if (inputs.ecrRegion || inputs.printScript) return inputs.ecrRegion;
+  throw new Error(
+    "input 'region' is required: the job has no AWS region (AWS_REGION) and the image is not in ECR",
+  );
+}
+
+/**
+ * `<owner/repo>@<sha7> via shipyard`. Read from the runner's variables directly: they are what
+ * @actions/github's context reads, and importing it would bundle octokit.
+ */
+function defaultComment(): string {
+  const repo = process.env.GITHUB_REPOSITORY ?? '';
+  const sha = (process.env.GITHUB_SHA ?? '').slice(0, 7);
+  const where = repo && sha ? `${repo}@${sha}` : repo || sha;
+  return `${where ? `${where} ` : ''}via shipyard`.slice(0, 100);
+}

@@ -1,0 +1,267 @@
+/** The inputs of actions/deploy-ec2-ssm, parsed and checked before any AWS call. */
+import { InputReader, shown, type InputGetter } from './reader.js';
+import { formatDuration } from '../duration.js';
+import { isImageReference, parseEcrHost, parseImageReference } from '../image/reference.js';
+import {
+  CONTAINER_NAME,
+  CONTAINER_NAME_RULE,
+  DEFAULT_ENGINE,
+  DEFAULT_KEEP_IMAGES,
+  DEFAULT_REGISTRY_LOGIN,
+  DEFAULT_RESTART_POLICY,
+  ENGINES,
+  ENV_NAME,
+  REGISTRY_LOGINS,
+  RESTART_POLICY,
+  RESTART_POLICY_RULE,
+  SSM_PARAMETER_NAME,
+  SSM_PARAMETER_NAME_RULE,
+  parsePortMapping,
+  parseRunOptions,
+  type DeploySpec,
+  type PortMapping,
+  REGION,
+} from '../ssm/spec.js';
+import { checkInstanceIds, parseTagTargets, type RolloutTargets } from '../ssm/targets.js';
+import type { CommandOutputOptions } from '../ssm/run-command.js';
+
+export interface DeployEc2SsmInputs {
+  spec: DeploySpec;
+  /** Undefined only with print-script, which sends nothing. */
+  targets?: RolloutTargets;
+  maxConcurrency: string;
+  maxErrors: string;
+  /** The `region` input; empty: the job's AWS region, else the region of an ECR image host. */
+  region?: string;
+  /** The region of the image's ECR host, when it is one. */
+  ecrRegion?: string;
+  /** The `comment` input; empty: the adapter writes `<owner/repo>@<sha7> via shipyard`. */
+  comment?: string;
+  timeoutMs: number;
+  executionTimeoutMs: number;
+  documentName: string;
+  waitForAgentMs: number;
+  printScript: boolean;
+  output: CommandOutputOptions;
+}
+
+export const DEFAULT_EXECUTION_TIMEOUT_MS = 5 * 60_000;
+/** AWS-RunShellScript's executionTimeout: at most 48 hours. */
+const MAX_EXECUTION_TIMEOUT_MS = 172_800_000;
+/** Room in execution-timeout for lock, login, pull and run, besides the waits the script makes. */
+const SCRIPT_MARGIN_MS = 30_000;
+
+// SSM's own patterns for SendCommand, so a typo fails here rather than as an API error.
+const MAX_CONCURRENCY = /^(?:[1-9][0-9]*|[1-9][0-9]?%|100%)$/;
+const MAX_ERRORS = /^(?:0|[1-9][0-9]*|[0-9]%|[1-9][0-9]%|100%)$/;
+const DOCUMENT_NAME = /^(?:arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:document\/)?[a-zA-Z0-9_.-]{3,128}$/;
+const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const LOG_GROUP = /^[.\-_/#A-Za-z0-9]{1,512}$/;
+
+export function readInputs(get: InputGetter): DeployEc2SsmInputs {
+  const r = new InputReader(get);
+
+  // The image and the container.
+  const imageText = r.required(
+    'image',
+    'the full image reference, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:1.4.2',
+  );
+  let ecrRegion: string | undefined;
+  let imageRegistry = '';
+  let imageParsed = false;
+  if (imageText !== '') {
+    const ref = parseImageReference(imageText);
+    if (!isImageReference(ref)) r.problem('image', `${ref.error}; got ${shown(imageText)}`);
+    else if (ref.tag === undefined && ref.digest === undefined)
+      r.problem(
+        'image',
+        `must name a tag or a digest (…:1.4.2 or …@sha256:…), so a rollback knows what it goes back from; got ${shown(imageText)}`,
+      );
+    else {
+      imageParsed = true;
+      imageRegistry = ref.registry;
+      ecrRegion = parseEcrHost(ref.registry)?.region;
+    }
+  }
+  const containerName = r.required('container-name', `a container name: ${CONTAINER_NAME_RULE}`);
+  if (containerName !== '' && !CONTAINER_NAME.test(containerName))
+    r.problem('container-name', `must be ${CONTAINER_NAME_RULE}; got ${shown(containerName)}`);
+
+  // Where it goes.
+  const instanceIds = r.lines('instance-ids');
+  const targetLines = r.lines('targets');
+  const printScript = r.boolean('print-script', false);
+  let targets: RolloutTargets | undefined;
+  if (instanceIds.length > 0 && targetLines.length > 0) {
+    r.problem('instance-ids', "and 'targets' are both set: use one of them");
+  } else if (instanceIds.length > 0) {
+    for (const p of checkInstanceIds(instanceIds)) r.problem('instance-ids', p);
+    targets = { kind: 'instances', instanceIds };
+  } else if (targetLines.length > 0) {
+    const parsed = parseTagTargets(targetLines);
+    for (const p of parsed.problems) r.problem('targets', p);
+    targets = { kind: 'tags', tags: parsed.tags };
+  } else if (!printScript) {
+    r.problem(
+      'instance-ids',
+      "or 'targets' is required: instance IDs one per line, or tag:Key=Value lines",
+    );
+  }
+  const maxConcurrency = r.string('max-concurrency', '50%');
+  if (!MAX_CONCURRENCY.test(maxConcurrency))
+    r.problem(
+      'max-concurrency',
+      `must be a number of instances (1 or more) or a percentage like 50%; got ${shown(maxConcurrency)}`,
+    );
+  const maxErrors = r.string('max-errors', '0');
+  if (!MAX_ERRORS.test(maxErrors))
+    r.problem(
+      'max-errors',
+      `must be a number of instances (0 or more) or a percentage like 10%; got ${shown(maxErrors)}`,
+    );
+  const region = r.string('region');
+  if (region !== '' && !REGION.test(region))
+    r.problem('region', `must be an AWS region like eu-west-1; got ${shown(region)}`);
+  const comment = r.string('comment');
+  if (comment.length > 100)
+    r.problem('comment', `must be at most 100 characters (SSM's limit); got ${comment.length}`);
+  const documentName = r.string('document', 'AWS-RunShellScript');
+  if (!DOCUMENT_NAME.test(documentName))
+    r.problem(
+      'document',
+      `must be an SSM document name or ARN like AWS-RunShellScript; got ${shown(documentName)}`,
+    );
+
+  // Deadlines. execution-timeout must leave the script time to check health and roll back, and
+  // must end before the rollout's deadline, which would otherwise cancel a host mid-deploy.
+  const timeoutMs = r.duration('timeout', '10m');
+  const waitForAgentMs = r.duration('wait-for-agent', '2m', { allowZero: true });
+  const healthTimeoutMs = r.duration('health-timeout', '60s');
+  const stopTimeoutMs = r.duration('stop-timeout', '10s', { allowZero: true });
+  const executionTimeoutText = r.string('execution-timeout');
+  const executionTimeoutMs =
+    executionTimeoutText === ''
+      ? Math.min(DEFAULT_EXECUTION_TIMEOUT_MS, timeoutMs)
+      : r.duration('execution-timeout', '5m');
+  const scriptNeedsMs = healthTimeoutMs + 2 * stopTimeoutMs + SCRIPT_MARGIN_MS;
+  if (executionTimeoutMs > MAX_EXECUTION_TIMEOUT_MS)
+    r.problem(
+      'execution-timeout',
+      `must be at most 48h (SSM's limit); got ${executionTimeoutText}`,
+    );
+  else if (executionTimeoutMs > timeoutMs)
+    r.problem(
+      'execution-timeout',
+      `(${formatDuration(executionTimeoutMs)}) must not be longer than 'timeout' (${formatDuration(timeoutMs)}): the deadline would cancel instances in the middle of a deploy`,
+    );
+  else if (executionTimeoutMs < scriptNeedsMs)
+    r.problem(
+      'execution-timeout',
+      `(${formatDuration(executionTimeoutMs)}) must be at least ${formatDuration(scriptNeedsMs)}: health-timeout, twice stop-timeout (old and new container) and 30s to pull and start, or SSM kills the script before it can roll back`,
+    );
+
+  // The container's settings.
+  const ports: PortMapping[] = [];
+  for (const line of r.lines('ports')) {
+    const p = parsePortMapping(line);
+    if ('error' in p) r.problem('ports', p.error);
+    else ports.push(p);
+  }
+  const env = r.pairs('env', '=', ENV_NAME, 'KEY=value (letters, digits and _)');
+  const envFromSsm = r.pairs(
+    'env-from-ssm',
+    '=',
+    ENV_NAME,
+    'KEY=/parameter/name (letters, digits and _ before =)',
+  );
+  for (const [name, parameter] of envFromSsm) {
+    if (!SSM_PARAMETER_NAME.test(parameter) || parameter.length > 2048)
+      r.problem(
+        'env-from-ssm',
+        `must map ${name} to ${SSM_PARAMETER_NAME_RULE}; got ${shown(parameter)}`,
+      );
+    if (env.some(([n]) => n === name))
+      r.problem('env-from-ssm', `sets ${name}, which 'env' sets too: keep one`);
+  }
+  const restartPolicy = r.string('restart-policy', DEFAULT_RESTART_POLICY);
+  if (!RESTART_POLICY.test(restartPolicy))
+    r.problem('restart-policy', `must be ${RESTART_POLICY_RULE}; got ${shown(restartPolicy)}`);
+  const runOptionsText = r.string('run-options');
+  let runOptions: string[] = [];
+  if (runOptionsText !== '') {
+    const parsed = parseRunOptions(runOptionsText);
+    if (Array.isArray(parsed)) runOptions = parsed;
+    else r.problem('run-options', parsed.error);
+  }
+  const engine = r.choice('engine', ENGINES, DEFAULT_ENGINE);
+  const registryLogin = r.choice('registry-login', REGISTRY_LOGINS, DEFAULT_REGISTRY_LOGIN);
+  if (registryLogin === 'ecr' && imageParsed && ecrRegion === undefined)
+    r.problem(
+      'registry-login',
+      `is ecr, but the image's registry ${imageRegistry ? shown(imageRegistry) : '(Docker Hub)'} is not ECR (<account>.dkr.ecr.<region>.amazonaws.com): set registry-login: none for images the instances pull without logging in`,
+    );
+  const healthCmd = r.string('health-cmd');
+  const keepImages = r.integer('keep-images', DEFAULT_KEEP_IMAGES, { min: 1, max: 100 });
+
+  // Where the complete output goes (SSM itself keeps 24,000 characters of it).
+  const s3Bucket = r.string('output-s3-bucket');
+  if (s3Bucket !== '' && !S3_BUCKET.test(s3Bucket))
+    r.problem('output-s3-bucket', `must be an S3 bucket name; got ${shown(s3Bucket)}`);
+  const s3KeyPrefix = r.string('output-s3-key-prefix');
+  if (s3KeyPrefix !== '' && s3Bucket === '')
+    r.problem('output-s3-key-prefix', "needs 'output-s3-bucket'");
+  if (s3KeyPrefix.length > 500)
+    r.problem('output-s3-key-prefix', `must be at most 500 characters; got ${s3KeyPrefix.length}`);
+  const logGroup = r.string('cloudwatch-log-group');
+  if (logGroup !== '' && !LOG_GROUP.test(logGroup))
+    r.problem(
+      'cloudwatch-log-group',
+      `must be a CloudWatch Logs group name (letters, digits, . _ - / #); got ${shown(logGroup)}`,
+    );
+
+  r.finish();
+  const spec: DeploySpec = {
+    image: imageText,
+    containerName,
+    ports,
+    env,
+    envFromSsm,
+    restartPolicy,
+    runOptions,
+    engine,
+    registryLogin,
+    ...(region !== '' ? { region } : {}),
+    ...(healthCmd !== '' ? { healthCmd } : {}),
+    healthTimeoutSeconds: Math.ceil(healthTimeoutMs / 1000),
+    stopTimeoutSeconds: Math.ceil(stopTimeoutMs / 1000),
+    keepImages,
+    // Give up waiting for another deploy's lock while there is still time to say so.
+    lockTimeoutSeconds: Math.max(0, Math.floor((executionTimeoutMs - scriptNeedsMs) / 1000)),
+  };
+  return {
+    spec,
+    ...(targets ? { targets } : {}),
+    maxConcurrency,
+    maxErrors,
+    ...(region !== '' ? { region } : {}),
+    ...(ecrRegion ? { ecrRegion } : {}),
+    ...(comment !== '' ? { comment } : {}),
+    timeoutMs,
+    executionTimeoutMs,
+    documentName,
+    waitForAgentMs,
+    printScript,
+    output: {
+      ...(s3Bucket ? { s3BucketName: s3Bucket } : {}),
+      ...(s3KeyPrefix ? { s3KeyPrefix } : {}),
+      ...(logGroup ? { cloudWatchLogGroup: logGroup } : {}),
+    },
+  };
+}
+
+/** The smallest set of inputs this action accepts (used by the metadata tests). */
+export const MINIMAL_INPUTS = {
+  image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:1.4.2',
+  'container-name': 'api',
+  'instance-ids': 'i-0123456789abcdef0',
+};

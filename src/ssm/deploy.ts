@@ -1,0 +1,279 @@
+/**
+ * Deploy an image to EC2 instances through SSM Run Command: wait for the agents, send the host
+ * script (src/ssm/remote-script.ts) and turn each instance's result line into an outcome:
+ * deployed, rolled back to the previous image, or failed.
+ */
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import type { Clock } from '../poll.js';
+import { waitForAgents } from './agents.js';
+import { renderDeployScript } from './remote-script.js';
+import { parseDeployResult, type DeployOutcome, type DeployResult } from './result.js';
+import {
+  runCommand,
+  type CommandOutputOptions,
+  type InvocationReport,
+  type RunCommandResult,
+} from './run-command.js';
+import { MAX_COMMANDS_BYTES, utf8Bytes, wrapForRunShellScript } from './shell-wrapper.js';
+import type { DeploySpec } from './spec.js';
+import type { RolloutTargets } from './targets.js';
+
+export interface DeployCommand {
+  /** The bash script each host runs (what print-script shows). */
+  script: string;
+  /** The `commands` element sent to SSM: the script inside its sh wrapper. */
+  commands: string;
+}
+
+/**
+ * The spec as the hosts get it: without a `region` input, the AWS CLI on the host works in the
+ * instances' own region (for env-from-ssm parameters), whatever its configuration says.
+ */
+export function hostSpec(spec: DeploySpec, region: string | undefined): DeploySpec {
+  return spec.region === undefined && region ? { ...spec, region } : spec;
+}
+
+/** Render and wrap the host script; throws when it is larger than SSM accepts. */
+export function prepareDeployCommand(spec: DeploySpec): DeployCommand {
+  const script = renderDeployScript(spec);
+  const commands = wrapForRunShellScript(script);
+  const bytes = utf8Bytes(commands);
+  if (bytes > MAX_COMMANDS_BYTES) {
+    throw new Error(
+      `the deploy script is ${bytes} bytes, more than the ${MAX_COMMANDS_BYTES} SSM accepts in one command: ` +
+        `shorten 'env' or 'run-options', or move values to 'env-from-ssm'`,
+    );
+  }
+  return { script, commands };
+}
+
+export interface DeployEc2SsmOptions {
+  ssm: SSMClient;
+  /** The SSM client's region: where the instances are, and the default for the host's AWS CLI. */
+  region: string;
+  spec: DeploySpec;
+  targets: RolloutTargets;
+  documentName: string;
+  maxConcurrency: string;
+  maxErrors: string;
+  comment: string;
+  /** Deadline from sending the command until every instance has finished. */
+  timeoutMs: number;
+  /** Bound on the script on each instance. */
+  executionTimeoutMs: number;
+  /** Deadline for the SSM agents to be Online before sending; 0 skips the check. */
+  waitForAgentMs: number;
+  output?: CommandOutputOptions;
+  onSent?: (commandId: string) => void;
+  log?: (line: string) => void;
+  clock?: Clock;
+  random?: () => number;
+  signal?: AbortSignal;
+  /** Tracking cadence (defaults suit real SSM). */
+  intervalMs?: number;
+  maxIntervalMs?: number;
+}
+
+export interface InstanceOutcome {
+  instanceId: string;
+  /** SSM's status of the invocation, without spaces: `Success`, `Failed`, `Undeliverable`... */
+  status: string;
+  /** That status in words. */
+  statusWords: string;
+  succeeded: boolean;
+  /** What the host script reported; undefined when it printed no result line. */
+  result?: DeployOutcome;
+  previousImage?: string;
+  newImage?: string;
+  rolledBack: boolean;
+  durationMs?: number;
+  /** Why the host script failed, from its result line. */
+  reason?: string;
+  /** The end of the instance's output (stdout, then stderr), for failed instances. */
+  outputTail?: string;
+  /** SSM kept only the start of the output. */
+  truncated: boolean;
+}
+
+export type RolloutStatus = 'succeeded' | 'failed' | 'timed-out' | 'cancelled';
+
+export interface DeployRollout {
+  status: RolloutStatus;
+  region: string;
+  commandId?: string;
+  consoleUrl?: string;
+  /** Sorted by instance ID. */
+  instances: InstanceOutcome[];
+  succeeded: number;
+  failed: number;
+  /** Why the rollout as a whole did not succeed, beyond the failed instances. */
+  reason?: string;
+  /** Where the complete output of each instance is, when configured. */
+  fullOutput?: string;
+  elapsedMs: number;
+  /** The command could not be cancelled at the deadline or on cancellation. */
+  cancelError?: string;
+}
+
+const TAIL_LINES = 30;
+
+export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRollout> {
+  const log = opts.log ?? (() => {});
+  const spec = hostSpec(opts.spec, opts.region);
+  const { commands } = prepareDeployCommand(spec);
+  const fullOutput = describeFullOutput(opts.output);
+  const base = { region: opts.region, ...(fullOutput ? { fullOutput } : {}) };
+
+  let agentsMs = 0;
+  if (opts.waitForAgentMs > 0) {
+    const agents = await waitForAgents({
+      ssm: opts.ssm,
+      targets: opts.targets,
+      region: opts.region,
+      timeoutMs: opts.waitForAgentMs,
+      clock: opts.clock,
+      random: opts.random,
+      signal: opts.signal,
+      log,
+    });
+    agentsMs = agents.elapsedMs;
+    if (!agents.ready) {
+      const cancelled = opts.signal?.aborted === true;
+      return {
+        ...base,
+        status: cancelled ? 'cancelled' : 'failed',
+        instances: [],
+        succeeded: 0,
+        failed: 0,
+        reason: cancelled
+          ? 'the workflow was cancelled before the command was sent'
+          : `nothing was sent: ${agents.reason}`,
+        elapsedMs: agentsMs,
+      };
+    }
+  }
+
+  const run = await runCommand({
+    ssm: opts.ssm,
+    region: opts.region,
+    targets: opts.targets,
+    documentName: opts.documentName,
+    commands,
+    executionTimeoutSeconds: Math.ceil(opts.executionTimeoutMs / 1000),
+    maxConcurrency: opts.maxConcurrency,
+    maxErrors: opts.maxErrors,
+    comment: opts.comment,
+    timeoutMs: opts.timeoutMs,
+    output: opts.output,
+    onSent: opts.onSent,
+    onInstanceDone: (inv) => {
+      const outcome = instanceOutcome(inv, spec.image);
+      if (!outcome.succeeded) log(`${inv.instanceId}: ${describeInstanceFailure(outcome)}`);
+    },
+    log,
+    clock: opts.clock,
+    random: opts.random,
+    signal: opts.signal,
+    intervalMs: opts.intervalMs,
+    maxIntervalMs: opts.maxIntervalMs,
+  });
+  return rolloutOf(run, spec.image, base, agentsMs);
+}
+
+function rolloutOf(
+  run: RunCommandResult,
+  image: string,
+  base: { region: string; fullOutput?: string },
+  agentsMs: number,
+): DeployRollout {
+  const instances = run.invocations.map((inv) => instanceOutcome(inv, image));
+  const succeeded = instances.filter((i) => i.succeeded).length;
+  const failed = instances.length - succeeded;
+  let status: RolloutStatus;
+  let reason = run.reason;
+  if (run.outcome === 'deadline') status = 'timed-out';
+  else if (run.outcome === 'cancelled') status = 'cancelled';
+  else if (run.outcome === 'tracking-failed') status = 'failed';
+  else if (instances.length === 0) {
+    status = 'failed';
+    reason = `no instance matched the targets (SSM: ${run.commandStatus ?? 'no invocation'})`;
+  } else status = failed > 0 ? 'failed' : 'succeeded';
+  return {
+    ...base,
+    status,
+    commandId: run.commandId,
+    consoleUrl: run.consoleUrl,
+    instances,
+    succeeded,
+    failed,
+    ...(reason !== undefined ? { reason } : {}),
+    elapsedMs: agentsMs + run.elapsedMs,
+    ...(run.cancel?.error ? { cancelError: run.cancel.error } : {}),
+  };
+}
+
+export function instanceOutcome(inv: InvocationReport, image: string): InstanceOutcome {
+  const parsed: DeployResult | undefined =
+    parseDeployResult(inv.stdout ?? '') ?? parseDeployResult(inv.stderr ?? '');
+  const outcome: InstanceOutcome = {
+    instanceId: inv.instanceId,
+    status: inv.state.key,
+    statusWords: inv.state.words,
+    succeeded: inv.state.succeeded,
+    rolledBack: parsed?.outcome === 'rolled-back',
+    newImage: parsed?.newImage || image,
+    truncated: inv.truncated,
+  };
+  if (parsed) outcome.result = parsed.outcome;
+  if (parsed?.previousImage) outcome.previousImage = parsed.previousImage;
+  if (parsed?.reason) outcome.reason = parsed.reason;
+  if (inv.durationMs !== undefined) outcome.durationMs = inv.durationMs;
+  if (!inv.state.succeeded) {
+    const tail = tailOf(inv);
+    if (tail) outcome.outputTail = tail;
+    if (inv.readError) outcome.reason ??= `its output could not be read (${inv.readError})`;
+  }
+  return outcome;
+}
+
+/** One line: status in words, the script's reason, and whether the previous version runs again. */
+export function describeInstanceFailure(o: InstanceOutcome): string {
+  const parts = [o.statusWords];
+  if (o.reason) parts.push(o.reason);
+  if (o.result === 'rolled-back')
+    parts.push(`rolled back: ${o.previousImage ?? 'the previous image'} runs again`);
+  else if (o.result === 'failed-no-previous')
+    parts.push('no previous container to roll back to: nothing runs');
+  else if (o.result === undefined && o.status !== 'Success' && isNotRun(o.status))
+    parts.push('nothing was changed on it');
+  else if (o.result === undefined) parts.push('no result line: state of the host unknown');
+  if (o.truncated) parts.push('SSM truncated its output');
+  return parts.join('; ');
+}
+
+/** Instances the script never started on. */
+function isNotRun(status: string): boolean {
+  return [
+    'Undeliverable',
+    'Terminated',
+    'InvalidPlatform',
+    'AccessDenied',
+    'DeliveryTimedOut',
+  ].includes(status);
+}
+
+function tailOf(inv: InvocationReport): string | undefined {
+  const text = [inv.stdout ?? '', inv.stderr ? `--- stderr ---\n${inv.stderr}` : '']
+    .filter((t) => t.trim() !== '')
+    .join('\n');
+  if (text === '') return undefined;
+  return text.trimEnd().split('\n').slice(-TAIL_LINES).join('\n');
+}
+
+function describeFullOutput(output: CommandOutputOptions | undefined): string | undefined {
+  const where: string[] = [];
+  if (output?.s3BucketName)
+    where.push(`s3://${output.s3BucketName}/${output.s3KeyPrefix ? `${output.s3KeyPrefix}/` : ''}`);
+  if (output?.cloudWatchLogGroup) where.push(`CloudWatch Logs group ${output.cloudWatchLogGroup}`);
+  return where.length ? where.join(' and ') : undefined;
+}

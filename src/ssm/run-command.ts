@@ -1,0 +1,388 @@
+/**
+ * Send one Run Command and follow it to the end on every instance, with a deadline.
+ *
+ * Cost of tracking: each poll lists the invocations with ListCommandInvocations (50 per page,
+ * without output), so the calls per poll grow with pages, not instances. An instance's output is
+ * read once, with GetCommandInvocation, when it reaches a final state. With tag targets, which SSM
+ * resolves as the rollout goes, ListCommands (the command as a whole) is asked once every listed
+ * invocation is final, at the start of the next poll, to learn whether SSM has more to add.
+ *
+ * When the deadline passes or the signal aborts, the command is cancelled so that no instance goes
+ * on with a half-done rollout after we stopped watching.
+ */
+import {
+  CancelCommandCommand,
+  GetCommandInvocationCommand,
+  ListCommandInvocationsCommand,
+  ListCommandsCommand,
+  SendCommandCommand,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
+import { awsErrorName, isThrottling } from '../aws.js';
+import { formatDuration } from '../duration.js';
+import { poll, systemClock, type Clock } from '../poll.js';
+import { progressLog } from './progress.js';
+import {
+  commandStateWords,
+  invocationState,
+  isCommandFinished,
+  type InvocationState,
+} from './statuses.js';
+import { sendCommandTargets, type RolloutTargets } from './targets.js';
+
+export interface CommandOutputOptions {
+  /** Full output of every instance to S3 (SSM keeps only 24,000 characters of stdout). */
+  s3BucketName?: string;
+  s3KeyPrefix?: string;
+  /** Full output to this CloudWatch Logs group. */
+  cloudWatchLogGroup?: string;
+}
+
+export interface RunCommandOptions {
+  ssm: SSMClient;
+  /** The client's region, for the console link. */
+  region: string;
+  targets: RolloutTargets;
+  documentName: string;
+  /** The one element of the document's `commands` parameter. */
+  commands: string;
+  executionTimeoutSeconds: number;
+  maxConcurrency: string;
+  maxErrors: string;
+  /** At most 100 characters (SSM's limit); longer text is cut. */
+  comment: string;
+  /** From sending until every instance is final; also the delivery timeout given to SSM. */
+  timeoutMs: number;
+  output?: CommandOutputOptions;
+  /** Called as soon as SSM accepted the command (the adapter saves the ID for its post step). */
+  onSent?: (commandId: string) => void;
+  /** Called once per instance when it reaches a final state and its output was read. */
+  onInstanceDone?: (invocation: InvocationReport) => void;
+  log?: (line: string) => void;
+  clock?: Clock;
+  random?: () => number;
+  signal?: AbortSignal;
+  /** Poll cadence: the interval returns to the first value after progress, grows to the second without. */
+  intervalMs?: number;
+  maxIntervalMs?: number;
+  /** GetCommandInvocation calls in flight at once. */
+  readConcurrency?: number;
+}
+
+export interface InvocationReport {
+  instanceId: string;
+  state: InvocationState;
+  /** Standard output as SSM keeps it (its first 24,000 characters); undefined when not read. */
+  stdout?: string;
+  /** Standard error (its first 8,000 characters). */
+  stderr?: string;
+  /** SSM cut stdout or stderr; the full text is only in S3 or CloudWatch Logs, when configured. */
+  truncated: boolean;
+  durationMs?: number;
+  /** Why the output could not be read, when it could not. */
+  readError?: string;
+}
+
+export type RunOutcome =
+  /** Every instance reached a final state. */
+  | 'finished'
+  /** The deadline passed; the command was cancelled. */
+  | 'deadline'
+  /** The signal aborted (the workflow was cancelled); the command was cancelled. */
+  | 'cancelled'
+  /** The command could not be followed (permissions); it goes on without us. */
+  | 'tracking-failed';
+
+export interface RunCommandResult {
+  commandId: string;
+  outcome: RunOutcome;
+  /** Why it did not finish, for every outcome but `finished`. */
+  reason?: string;
+  /** The command as a whole, in words, when ListCommands was asked. */
+  commandStatus?: string;
+  /** Sorted by instance ID. */
+  invocations: InvocationReport[];
+  cancel?: { error?: string };
+  elapsedMs: number;
+  consoleUrl: string;
+}
+
+/** SSM appends this to output it cut. */
+export const TRUNCATION_MARK = '--output truncated--';
+export const MIN_DELIVERY_TIMEOUT_S = 30;
+export const MAX_DELIVERY_TIMEOUT_S = 2_592_000;
+const PAGE_SIZE = 50;
+
+export function consoleUrl(region: string, commandId: string): string {
+  return `https://${region}.console.aws.amazon.com/systems-manager/run-command/${encodeURIComponent(commandId)}?region=${region}`;
+}
+
+/** Send the command. Throws, naming SSM's error, when SSM refuses it (nothing ran then). */
+export async function sendCommand(opts: RunCommandOptions): Promise<string> {
+  const output = opts.output ?? {};
+  const deliveryTimeoutS = Math.min(
+    MAX_DELIVERY_TIMEOUT_S,
+    Math.max(MIN_DELIVERY_TIMEOUT_S, Math.ceil(opts.timeoutMs / 1000)),
+  );
+  let sent;
+  try {
+    sent = await opts.ssm.send(
+      new SendCommandCommand({
+        DocumentName: opts.documentName,
+        ...sendCommandTargets(opts.targets),
+        Parameters: {
+          commands: [opts.commands],
+          executionTimeout: [String(opts.executionTimeoutSeconds)],
+        },
+        // No instance starts the script after our deadline: it would run unwatched.
+        TimeoutSeconds: deliveryTimeoutS,
+        MaxConcurrency: opts.maxConcurrency,
+        MaxErrors: opts.maxErrors,
+        Comment: opts.comment.slice(0, 100),
+        ...(output.s3BucketName
+          ? {
+              OutputS3BucketName: output.s3BucketName,
+              ...(output.s3KeyPrefix ? { OutputS3KeyPrefix: output.s3KeyPrefix } : {}),
+            }
+          : {}),
+        ...(output.cloudWatchLogGroup
+          ? {
+              CloudWatchOutputConfig: {
+                CloudWatchLogGroupName: output.cloudWatchLogGroup,
+                CloudWatchOutputEnabled: true,
+              },
+            }
+          : {}),
+      }),
+    );
+  } catch (error) {
+    throw new Error(
+      `SSM refused the command (SendCommand ${awsErrorName(error)}): ${(error as Error).message}`,
+    );
+  }
+  const commandId = sent.Command?.CommandId;
+  if (!commandId) throw new Error('SSM accepted the command but returned no command ID');
+  return commandId;
+}
+
+/** Send, then follow every instance until all are final, the deadline passes or the signal aborts. */
+export async function runCommand(opts: RunCommandOptions): Promise<RunCommandResult> {
+  const commandId = await sendCommand(opts);
+  opts.onSent?.(commandId);
+  return trackCommand(opts, commandId);
+}
+
+export async function trackCommand(
+  opts: RunCommandOptions,
+  commandId: string,
+): Promise<RunCommandResult> {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? (() => {});
+  const progress = progressLog(log, clock);
+  const url = consoleUrl(opts.region, commandId);
+  progress.say(`sent command ${commandId}: ${url}`);
+
+  const reports = new Map<string, InvocationReport>();
+  /** Final instances whose output is still to be read. */
+  const unread = new Set<string>();
+  let commandStatus: string | undefined;
+  let lastLine = '';
+  /** Tag targets: every instance listed so far is final (SSM may still add some). */
+  let allListedFinal = false;
+
+  const observe = async (): Promise<void> => {
+    for (const inv of await listInvocations(opts.ssm, commandId)) {
+      if (!inv.InstanceId) continue;
+      const state = invocationState(inv.Status, inv.StatusDetails);
+      const known = reports.get(inv.InstanceId);
+      if (known?.state.terminal) continue;
+      reports.set(inv.InstanceId, { instanceId: inv.InstanceId, state, truncated: false });
+      if (state.terminal) {
+        if (state.ran) unread.add(inv.InstanceId);
+        else opts.onInstanceDone?.(reports.get(inv.InstanceId) as InvocationReport);
+      }
+    }
+  };
+
+  const result = await poll<void>({
+    timeoutMs: opts.timeoutMs,
+    intervalMs: opts.intervalMs ?? 3000,
+    maxIntervalMs: opts.maxIntervalMs ?? 15_000,
+    clock,
+    random: opts.random,
+    signal: opts.signal,
+    attempt: async () => {
+      let readsThrottled = false;
+      try {
+        // Tag targets, once every listed instance was final: one call tells whether SSM is done
+        // or still has instances to add, before paying for the pages again.
+        if (allListedFinal) {
+          const command = await describeCommand(opts.ssm, commandId);
+          if (command) {
+            commandStatus = commandStateWords(command.Status, command.StatusDetails);
+            if (isCommandFinished(command.Status) && (command.TargetCount ?? 0) <= reports.size)
+              return { kind: 'done', value: undefined };
+          }
+        }
+        await observe();
+        readsThrottled = await readOutputs(opts, commandId, reports, unread);
+      } catch (error) {
+        const waiting = isThrottling(error)
+          ? 'SSM is throttling; backing off'
+          : isNotVisibleYet(error)
+            ? 'the command is not visible in SSM yet'
+            : undefined;
+        if (waiting) {
+          progress.state(lastLine ? `${lastLine} (${waiting})` : waiting);
+          return { kind: 'wait', reason: waiting, backoff: isThrottling(error) };
+        }
+        return {
+          kind: 'fail',
+          reason: `could not follow command ${commandId} (${awsErrorName(error)}: ${(error as Error).message}); it goes on running: ${url}`,
+        };
+      }
+
+      const all = [...reports.values()];
+      const final = all.filter((r) => r.state.terminal);
+      const failed = final.filter((r) => !r.state.succeeded).length;
+      const running = all.filter((r) => r.state.key === 'InProgress').length;
+      const line =
+        `${final.length}/${all.length} instances done, ${failed} failed` +
+        (running ? `, ${running} running` : '');
+      progress.state(line);
+      const progressed = line !== lastLine;
+      lastLine = line;
+
+      const complete = final.length === all.length && unread.size === 0;
+      if (
+        complete &&
+        opts.targets.kind === 'instances' &&
+        all.length >= opts.targets.instanceIds.length
+      )
+        return { kind: 'done', value: undefined };
+      allListedFinal = complete && opts.targets.kind === 'tags';
+      return {
+        kind: 'wait',
+        reason: allListedFinal
+          ? `${all.length} instances done; waiting for SSM to confirm there are no more`
+          : `${all.length - final.length + unread.size} of ${all.length || 'the'} instances not finished`,
+        backoff: !progressed || readsThrottled,
+      };
+    },
+  });
+
+  const report = (outcome: RunOutcome, reason?: string, cancel?: { error?: string }) => ({
+    commandId,
+    outcome,
+    ...(reason !== undefined ? { reason } : {}),
+    ...(commandStatus !== undefined ? { commandStatus } : {}),
+    invocations: [...reports.values()].sort((a, b) => a.instanceId.localeCompare(b.instanceId)),
+    ...(cancel ? { cancel } : {}),
+    elapsedMs: result.elapsedMs,
+    consoleUrl: url,
+  });
+
+  if (result.outcome === 'done') return report('finished');
+  if (result.outcome === 'failed') return report('tracking-failed', result.reason);
+
+  const why =
+    result.outcome === 'deadline'
+      ? `the rollout did not finish within ${formatDuration(opts.timeoutMs)} (timeout): ${result.reason}`
+      : 'the workflow was cancelled';
+  progress.say(`${why}; cancelling command ${commandId}`);
+  const cancel = await cancelCommand(opts.ssm, commandId);
+  if (cancel.error) progress.say(`could not cancel command ${commandId}: ${cancel.error}`);
+  // One last look, so the report says where each instance was when we stopped.
+  try {
+    await observe();
+  } catch {
+    /* the report keeps the statuses of the last poll */
+  }
+  return report(result.outcome === 'deadline' ? 'deadline' : 'cancelled', why, cancel);
+}
+
+/** Cancel every invocation of a command that has not finished. Never throws. */
+export async function cancelCommand(
+  ssm: SSMClient,
+  commandId: string,
+): Promise<{ error?: string }> {
+  try {
+    await ssm.send(new CancelCommandCommand({ CommandId: commandId }));
+    return {};
+  } catch (error) {
+    return { error: `${awsErrorName(error)}: ${(error as Error).message}` };
+  }
+}
+
+async function listInvocations(ssm: SSMClient, commandId: string) {
+  const all = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await ssm.send(
+      new ListCommandInvocationsCommand({
+        CommandId: commandId,
+        Details: false,
+        MaxResults: PAGE_SIZE,
+        NextToken,
+      }),
+    );
+    all.push(...(page.CommandInvocations ?? []));
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return all;
+}
+
+async function describeCommand(ssm: SSMClient, commandId: string) {
+  const out = await ssm.send(new ListCommandsCommand({ CommandId: commandId }));
+  return out.Commands?.[0];
+}
+
+/**
+ * Read the output of final instances, a few at a time; what cannot be read yet waits for the next
+ * poll. True when SSM throttled a read.
+ */
+async function readOutputs(
+  opts: RunCommandOptions,
+  commandId: string,
+  reports: Map<string, InvocationReport>,
+  unread: Set<string>,
+): Promise<boolean> {
+  const queue = [...unread];
+  let throttled = false;
+  const worker = async () => {
+    for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+      const report = reports.get(id) as InvocationReport;
+      try {
+        const out = await opts.ssm.send(
+          new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: id }),
+        );
+        report.stdout = out.StandardOutputContent ?? '';
+        report.stderr = out.StandardErrorContent ?? '';
+        report.truncated = [report.stdout, report.stderr].some((t) =>
+          t.trimEnd().endsWith(TRUNCATION_MARK),
+        );
+        const duration = durationOf(out.ExecutionStartDateTime, out.ExecutionEndDateTime);
+        if (duration !== undefined) report.durationMs = duration;
+      } catch (error) {
+        // Not visible yet, or throttled: try again at the next poll.
+        if (isThrottling(error)) throttled = true;
+        if (isThrottling(error) || isNotVisibleYet(error)) continue;
+        report.readError = `${awsErrorName(error)}: ${(error as Error).message}`;
+      }
+      unread.delete(id);
+      opts.onInstanceDone?.(report);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, opts.readConcurrency ?? 4) }, worker));
+  return throttled;
+}
+
+/** Right after SendCommand the command and its invocations may not be visible yet. */
+function isNotVisibleYet(error: unknown): boolean {
+  return ['InvocationDoesNotExist', 'InvalidCommandId'].includes(awsErrorName(error));
+}
+
+function durationOf(start?: string, end?: string): number | undefined {
+  const ms = Date.parse(end ?? '') - Date.parse(start ?? '');
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}

@@ -1,0 +1,425 @@
+/**
+ * What deploy-ec2-ssm does on each host, as a typed value: the input parser builds a DeploySpec,
+ * `renderDeployScript` turns it into the host script. The grammars and defaults live here so the
+ * parser, the script generator and the docs agree on them.
+ */
+import { isImageReference, parseImageReference } from '../image/reference.js';
+
+export interface PortMapping {
+  /** IPv4 address, or IPv6 without brackets; absent: every address. */
+  hostIp?: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+export type Engine = 'docker' | 'podman';
+export type RegistryLogin = 'ecr' | 'none';
+
+export interface DeploySpec {
+  /** Full reference, already validated (src/image/reference.ts). */
+  image: string;
+  /** CONTAINER_NAME grammar. */
+  containerName: string;
+  ports: PortMapping[];
+  /** Not secret: passed as `-e NAME=value` (values may hold anything but NUL, newlines included). */
+  env: Array<[name: string, value: string]>;
+  /** Resolved on the host into a 0600 env-file; only the parameter names are in the script. */
+  envFromSsm: Array<[name: string, parameter: string]>;
+  /** RESTART_POLICY grammar. */
+  restartPolicy: string;
+  /** Extra engine argv tokens, already checked with parseRunOptions. */
+  runOptions: string[];
+  engine: Engine;
+  /** ecr: `aws ecr get-login-password | <engine> login --password-stdin <registry>` on the host. */
+  registryLogin: RegistryLogin;
+  /** For the AWS CLI on the host; absent: taken from an ECR image host, else the CLI's own default. */
+  region?: string;
+  /** Run on the host with `sh -c`; healthy = exit 0. */
+  healthCmd?: string;
+  healthTimeoutSeconds: number;
+  stopTimeoutSeconds: number;
+  /** Images of the deployed repository kept on the host, newest first, the running one included. */
+  keepImages: number;
+  /** The host-wide lock that keeps two deploys from interleaving. */
+  lockFile?: string;
+  /** How long a deploy waits for another one on the same host before giving up. */
+  lockTimeoutSeconds?: number;
+}
+
+export const DEFAULT_ENGINE: Engine = 'docker';
+export const ENGINES: readonly Engine[] = ['docker', 'podman'];
+export const DEFAULT_REGISTRY_LOGIN: RegistryLogin = 'ecr';
+export const REGISTRY_LOGINS: readonly RegistryLogin[] = ['ecr', 'none'];
+export const DEFAULT_RESTART_POLICY = 'unless-stopped';
+export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 60;
+export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
+export const DEFAULT_KEEP_IMAGES = 3;
+/** /var/lock is the FHS place for lock files (a tmpfs, /run/lock, on systemd hosts). */
+export const DEFAULT_LOCK_FILE = '/var/lock/shipyard-deploy.lock';
+export const DEFAULT_LOCK_TIMEOUT_SECONDS = 300;
+
+/** Docker's container name grammar (podman accepts the same). */
+export const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+export const CONTAINER_NAME_RULE = 'letters, digits, _ . and -, starting with a letter or digit';
+/** Environment variable names every shell and engine accepts. */
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const ENV_NAME_RULE = 'letters, digits and _, not starting with a digit';
+export const RESTART_POLICY = /^(?:no|always|unless-stopped|on-failure(?::[1-9][0-9]{0,3})?)$/;
+export const RESTART_POLICY_RULE = 'no, always, unless-stopped, on-failure or on-failure:N';
+/**
+ * An SSM parameter name (`/team/db/password`, `api-key`) or ARN, optionally with a `:version` or
+ * `:label` selector, as `ssm get-parameter --name` accepts it.
+ */
+export const SSM_PARAMETER_NAME =
+  /^(?:arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter)?\/?[a-zA-Z0-9_.-]+(?:\/[a-zA-Z0-9_.-]+)*(?::[a-zA-Z0-9_.-]{1,100})?$/;
+export const SSM_PARAMETER_NAME_RULE =
+  'a parameter name like /team/db/password (letters, digits, _ . - and /), an ARN, optionally with :version or :label';
+/** An AWS region name (us-east-1, eu-central-2, us-gov-west-1). */
+export const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d+$/;
+const MAX_SSM_PARAMETER_NAME = 2048;
+
+// ---------------------------------------------------------------------------------------------
+// Port mappings
+
+const PORT_FORMS = 'forms: 80:8000, 127.0.0.1:80:8000, 53:53/udp';
+const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+const IPV6 = /^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$/;
+
+function portNumber(text: string): number | undefined {
+  if (!/^\d{1,5}$/.test(text)) return undefined;
+  const n = Number(text);
+  return n >= 1 && n <= 65535 ? n : undefined;
+}
+
+/**
+ * `80:8000`, `127.0.0.1:80:8000`, `[::1]:80:8000`, `53:53/udp`. The error reads after
+ * "input 'ports' ", e.g. "has an invalid mapping '80:x': ...".
+ */
+export function parsePortMapping(text: string): PortMapping | { error: string } {
+  const mapping = text.trim();
+  const bad = (why: string) => ({
+    error: `has an invalid mapping '${mapping}': ${why} (${PORT_FORMS})`,
+  });
+  let rest = mapping;
+  let protocol: 'tcp' | 'udp' = 'tcp';
+  const slash = rest.lastIndexOf('/');
+  if (slash >= 0) {
+    const proto = rest.slice(slash + 1).toLowerCase();
+    if (proto !== 'tcp' && proto !== 'udp') return bad(`protocol '${proto}' is not tcp or udp`);
+    protocol = proto;
+    rest = rest.slice(0, slash);
+  }
+  let hostIp: string | undefined;
+  if (rest.startsWith('[')) {
+    const close = rest.indexOf(']:');
+    if (close < 0) return bad('an IPv6 host address must be written [address]:port:port');
+    hostIp = rest.slice(1, close);
+    if (!IPV6.test(hostIp)) return bad(`'${hostIp}' is not an IPv6 address`);
+    rest = rest.slice(close + 2);
+  }
+  const parts = rest.split(':');
+  if (hostIp === undefined && parts.length === 3) {
+    hostIp = parts.shift() as string;
+    if (!IPV4.test(hostIp)) return bad(`'${hostIp}' is not an IPv4 address`);
+  }
+  if (parts.length !== 2) return bad('expected HOST_PORT:CONTAINER_PORT');
+  const [hostText, containerText] = parts as [string, string];
+  const hostPort = portNumber(hostText);
+  if (hostPort === undefined) return bad(`host port '${hostText}' is not a number from 1 to 65535`);
+  const containerPort = portNumber(containerText);
+  if (containerPort === undefined)
+    return bad(`container port '${containerText}' is not a number from 1 to 65535`);
+  return { ...(hostIp !== undefined ? { hostIp } : {}), hostPort, containerPort, protocol };
+}
+
+/** The `--publish` value: `[ip:]host:container/proto`, IPv6 addresses in brackets. */
+export function formatPortMapping(p: PortMapping): string {
+  const ip =
+    p.hostIp === undefined ? '' : p.hostIp.includes(':') ? `[${p.hostIp}]:` : `${p.hostIp}:`;
+  return `${ip}${p.hostPort}:${p.containerPort}/${p.protocol}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// run-options
+
+interface FlagRule {
+  long: string;
+  short?: string;
+  /** Consumes a value (`--memory 512m`, `--memory=512m`, `-m512m`); else a switch (`--init`). */
+  value: boolean;
+}
+
+/**
+ * Extra `run` flags a deploy may pass: resources, storage, networking, logging, identity,
+ * hardening and the container's own health check. Everything else is refused, so an input
+ * cannot quietly weaken the host or fight the script over what it manages.
+ */
+export const ALLOWED_RUN_FLAGS: readonly FlagRule[] = [
+  { long: '--add-host', value: true },
+  { long: '--cap-add', value: true },
+  { long: '--cap-drop', value: true },
+  { long: '--cpu-shares', short: '-c', value: true },
+  { long: '--cpus', value: true },
+  { long: '--cpuset-cpus', value: true },
+  { long: '--dns', value: true },
+  { long: '--dns-option', value: true },
+  { long: '--dns-search', value: true },
+  { long: '--entrypoint', value: true },
+  { long: '--expose', value: true },
+  { long: '--group-add', value: true },
+  { long: '--health-cmd', value: true },
+  { long: '--health-interval', value: true },
+  { long: '--health-retries', value: true },
+  { long: '--health-start-period', value: true },
+  { long: '--health-timeout', value: true },
+  { long: '--hostname', short: '-h', value: true },
+  { long: '--init', value: false },
+  { long: '--label', short: '-l', value: true },
+  { long: '--log-driver', value: true },
+  { long: '--log-opt', value: true },
+  { long: '--memory', short: '-m', value: true },
+  { long: '--memory-reservation', value: true },
+  { long: '--memory-swap', value: true },
+  { long: '--mount', value: true },
+  { long: '--network', value: true },
+  { long: '--network-alias', value: true },
+  { long: '--no-healthcheck', value: false },
+  { long: '--oom-score-adj', value: true },
+  { long: '--pids-limit', value: true },
+  { long: '--read-only', value: false },
+  { long: '--shm-size', value: true },
+  { long: '--stop-signal', value: true },
+  { long: '--sysctl', value: true },
+  { long: '--tmpfs', value: true },
+  { long: '--ulimit', value: true },
+  { long: '--user', short: '-u', value: true },
+  { long: '--volume', short: '-v', value: true },
+  { long: '--workdir', short: '-w', value: true },
+];
+
+const HOST_ISOLATION = 'it weakens the isolation between the container and the host';
+/** Flags refused with the reason, so the message can point at the right input. */
+const REFUSED_RUN_FLAGS: ReadonlyArray<{ names: string[]; why: string }> = [
+  { names: ['--detach', '-d'], why: 'the script always starts the container detached' },
+  {
+    names: ['--rm'],
+    why: 'the script removes containers itself, and a crashed container must stay for its logs',
+  },
+  { names: ['--name'], why: "the name is the 'container-name' input" },
+  { names: ['--publish', '-p', '--publish-all', '-P'], why: "use the 'ports' input" },
+  { names: ['--env', '-e', '--env-file'], why: "use the 'env' and 'env-from-ssm' inputs" },
+  { names: ['--restart'], why: "use the 'restart-policy' input" },
+  { names: ['--stop-timeout'], why: "use the 'stop-timeout' input" },
+  { names: ['--pull'], why: 'the script pulls the image before stopping the old container' },
+  {
+    names: ['--interactive', '-i', '--tty', '-t', '--attach', '-a'],
+    why: 'nothing reads a terminal under SSM',
+  },
+  {
+    names: [
+      '--privileged',
+      '--pid',
+      '--ipc',
+      '--uts',
+      '--userns',
+      '--cgroupns',
+      '--cgroup-parent',
+      '--device',
+      '--security-opt',
+    ],
+    why: HOST_ISOLATION,
+  },
+];
+
+function allowedFlagList(): string {
+  return ALLOWED_RUN_FLAGS.map((f) => (f.short ? `${f.long} (${f.short})` : f.long)).join(', ');
+}
+
+/**
+ * Split `text` into words the way a shell would, but without evaluating anything: quotes and
+ * backslashes are honoured, while `$`, backticks, operators and comments are refused, since a
+ * user writing them expects a shell to act on them and none will.
+ */
+export function splitShellWords(text: string): string[] | { error: string } {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else if (c === "'") {
+      const end = text.indexOf("'", i + 1);
+      if (end < 0) return { error: 'has an unterminated single quote' };
+      word += text.slice(i + 1, end);
+      inWord = true;
+      i = end;
+    } else if (c === '"') {
+      inWord = true;
+      for (i++; ; i++) {
+        if (i >= text.length) return { error: 'has an unterminated double quote' };
+        const d = text[i] as string;
+        if (d === '"') break;
+        if (d === '$' || d === '`')
+          return {
+            error: `has '${d}' inside double quotes, which nothing expands here; use single quotes for a literal value`,
+          };
+        if (d === '\\' && i + 1 < text.length && '"\\$`\n'.includes(text[i + 1] as string)) {
+          i++;
+          if (text[i] !== '\n') word += text[i];
+        } else word += d;
+      }
+    } else if (c === '\\') {
+      if (i + 1 >= text.length) return { error: 'ends with a lone backslash' };
+      i++;
+      if (text[i] !== '\n') {
+        word += text[i];
+        inWord = true;
+      }
+    } else if (c === '$' || c === '`') {
+      return {
+        error: `has '${c}', which nothing expands here; use single quotes for a literal value`,
+      };
+    } else if (';&|<>()'.includes(c)) {
+      return { error: `has the shell operator '${c}'; quote it if it belongs to a value` };
+    } else if (c === '#' && !inWord) {
+      return { error: "has '#', which would start a comment in a shell; quote it" };
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(word);
+  return words;
+}
+
+/** Check engine argv tokens against the allow-list; the error reads after "input 'run-options' ". */
+export function checkRunOptionTokens(tokens: readonly string[]): { error: string } | undefined {
+  const refusedBecause = (flag: string) =>
+    REFUSED_RUN_FLAGS.find((r) => r.names.includes(flag))?.why;
+  const refuse = (flag: string, why: string) => ({
+    error: `has flag '${flag}', which is refused: ${why}. Allowed flags: ${allowedFlagList()}`,
+  });
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i] as string;
+    if (token.includes('\0')) return { error: 'holds a NUL byte' };
+    let name: string;
+    let attached: string | undefined;
+    if (token.startsWith('--')) {
+      const eq = token.indexOf('=');
+      name = eq < 0 ? token : token.slice(0, eq);
+      attached = eq < 0 ? undefined : token.slice(eq + 1);
+    } else if (/^-[A-Za-z]/.test(token)) {
+      name = token.slice(0, 2);
+      attached = token.length > 2 ? token.slice(2).replace(/^=/, '') : undefined;
+    } else {
+      return {
+        error: `has '${token}' where a flag was expected: only flags (and their values) go here, the image and its command are set by the action`,
+      };
+    }
+    const why = refusedBecause(name);
+    if (why) return refuse(name, why);
+    const rule = ALLOWED_RUN_FLAGS.find((f) => f.long === name || f.short === name);
+    if (!rule) return refuse(name, 'it is not on the allow-list');
+    if (rule.value) {
+      if (attached === undefined) {
+        if (i + 1 >= tokens.length) return { error: `has flag '${name}' without its value` };
+        i++;
+      }
+    } else if (attached !== undefined && !/^(?:true|false)$/.test(attached)) {
+      return {
+        error: `has flag '${name}' with value '${attached}': it is a switch (true or false)`,
+      };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Parse the `run-options` input: shell-like words, nothing evaluated, every flag on the
+ * allow-list. The error reads after "input 'run-options' ".
+ */
+export function parseRunOptions(text: string): string[] | { error: string } {
+  const words = splitShellWords(text);
+  if (!Array.isArray(words)) return words;
+  return checkRunOptionTokens(words) ?? words;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole spec
+
+/**
+ * Everything wrong with a spec, in words (empty when it is valid). The input parser reports
+ * per input; this is the generator's own guard, so no caller can render an unsafe script.
+ */
+export function deploySpecProblems(spec: DeploySpec): string[] {
+  const problems: string[] = [];
+  const noNul = (what: string, value: string) => {
+    if (value.includes('\0')) problems.push(`${what} holds a NUL byte`);
+  };
+  const ref = parseImageReference(spec.image);
+  if (!isImageReference(ref)) problems.push(`image '${spec.image}' ${ref.error}`);
+  else if (spec.registryLogin === 'ecr' && ref.registry === '')
+    problems.push(
+      `registry-login ecr needs an image in a registry, like 123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1; got '${spec.image}'`,
+    );
+  if (!CONTAINER_NAME.test(spec.containerName))
+    problems.push(`container name '${spec.containerName}' must be ${CONTAINER_NAME_RULE}`);
+  if (!ENGINES.includes(spec.engine))
+    problems.push(`engine '${spec.engine}' is not docker or podman`);
+  if (!REGISTRY_LOGINS.includes(spec.registryLogin))
+    problems.push(`registry-login '${spec.registryLogin}' is not ecr or none`);
+  if (!RESTART_POLICY.test(spec.restartPolicy))
+    problems.push(`restart policy '${spec.restartPolicy}' must be ${RESTART_POLICY_RULE}`);
+  if (spec.region !== undefined && !REGION.test(spec.region))
+    problems.push(`region '${spec.region}' is not an AWS region name like eu-west-1`);
+
+  const published = new Set<string>();
+  for (const p of spec.ports) {
+    const again = parsePortMapping(formatPortMapping(p));
+    if ('error' in again) problems.push(`port mapping ${again.error}`);
+    const key = `${p.hostIp ?? '*'}|${p.hostPort}|${p.protocol}`;
+    if (published.has(key)) problems.push(`host port ${p.hostPort}/${p.protocol} is mapped twice`);
+    published.add(key);
+  }
+
+  const names = new Set<string>();
+  const checkName = (name: string) => {
+    if (!ENV_NAME.test(name))
+      problems.push(`environment variable name '${name}' must be ${ENV_NAME_RULE}`);
+    if (names.has(name)) problems.push(`environment variable ${name} is set twice`);
+    names.add(name);
+  };
+  for (const [name, value] of spec.env) {
+    checkName(name);
+    noNul(`the value of environment variable ${name}`, value);
+  }
+  for (const [name, parameter] of spec.envFromSsm) {
+    checkName(name);
+    if (!SSM_PARAMETER_NAME.test(parameter) || parameter.length > MAX_SSM_PARAMETER_NAME)
+      problems.push(`SSM parameter '${parameter}' for ${name} must be ${SSM_PARAMETER_NAME_RULE}`);
+  }
+
+  const options = checkRunOptionTokens(spec.runOptions);
+  if (options) problems.push(`run options ${options.error}`);
+  if (spec.healthCmd !== undefined) {
+    if (spec.healthCmd.trim() === '') problems.push('health command is empty');
+    noNul('the health command', spec.healthCmd);
+  }
+  if (spec.lockFile !== undefined && !spec.lockFile.startsWith('/'))
+    problems.push(`lock file '${spec.lockFile}' must be an absolute path`);
+  if (spec.lockFile !== undefined) noNul('the lock file path', spec.lockFile);
+
+  const whole = (what: string, n: number | undefined, min: number, max: number) => {
+    if (n !== undefined && !(Number.isInteger(n) && n >= min && n <= max))
+      problems.push(`${what} must be a whole number from ${min} to ${max}; got ${n}`);
+  };
+  whole('health timeout (seconds)', spec.healthTimeoutSeconds, 1, 86_400);
+  whole('stop timeout (seconds)', spec.stopTimeoutSeconds, 0, 3_600);
+  whole('keep-images', spec.keepImages, 1, 1_000);
+  whole('lock timeout (seconds)', spec.lockTimeoutSeconds, 0, 86_400);
+  return problems;
+}

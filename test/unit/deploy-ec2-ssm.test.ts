@@ -1,0 +1,290 @@
+/** A whole rollout through a scripted SSM: outcomes per host, outputs, summary and failure message. */
+import {
+  deployEc2Ssm,
+  prepareDeployCommand,
+  type DeployEc2SsmOptions,
+} from '../../src/ssm/deploy.js';
+import { describeRolloutFailure, instancesJson, rolloutSummary } from '../../src/ssm/report.js';
+import { RESULT_MARKER, type DeployResult } from '../../src/ssm/result.js';
+import type { DeploySpec } from '../../src/ssm/spec.js';
+import { VirtualClock } from '../../src/virtual-clock.js';
+import { COMMAND_ID, FakeFleet, succeedsAt, type FakeInstance } from './ssm-run-fleet.js';
+
+const IMAGE = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:1.5.0';
+const OLD = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:1.4.2';
+const id = (n: number) => `i-${n.toString(16).padStart(17, '0')}`;
+const resultLine = (r: Partial<DeployResult>) =>
+  `${RESULT_MARKER}${JSON.stringify({ container: 'api', newImage: IMAGE, ...r })}`;
+const deployedOutput = `==> pulling ${IMAGE}\n==> deployed\n${resultLine({ outcome: 'deployed', previousImage: OLD, newImageId: 'sha256:new' })}\n`;
+
+const spec: DeploySpec = {
+  image: IMAGE,
+  containerName: 'api',
+  ports: [{ hostPort: 80, containerPort: 8000, protocol: 'tcp' }],
+  env: [['GREETING', 'hello']],
+  envFromSsm: [],
+  restartPolicy: 'unless-stopped',
+  runOptions: [],
+  engine: 'docker',
+  registryLogin: 'ecr',
+  healthTimeoutSeconds: 60,
+  stopTimeoutSeconds: 10,
+  keepImages: 3,
+};
+
+let fleet: FakeFleet;
+let clock: VirtualClock;
+let lines: string[];
+afterEach(() => fleet.restore());
+
+function setUp(instances: FakeInstance[]) {
+  clock = new VirtualClock();
+  fleet = new FakeFleet(clock, instances);
+  lines = [];
+}
+
+function options(extra: Partial<DeployEc2SsmOptions> = {}): DeployEc2SsmOptions {
+  return {
+    ssm: fleet.ssm,
+    region: 'eu-west-1',
+    spec,
+    targets: { kind: 'instances', instanceIds: fleet.instances.map((i) => i.id) },
+    documentName: 'AWS-RunShellScript',
+    maxConcurrency: '50%',
+    maxErrors: '0',
+    comment: 'org/api@abc1234 via shipyard',
+    timeoutMs: 600_000,
+    executionTimeoutMs: 300_000,
+    waitForAgentMs: 120_000,
+    clock,
+    random: () => 0.5,
+    log: (line) => lines.push(line),
+    ...extra,
+  };
+}
+
+it('deploys, rolls back and reports each host in its own words', async () => {
+  setUp([
+    { id: id(1), steps: succeedsAt(20_000), stdout: deployedOutput },
+    {
+      id: id(2),
+      steps: [
+        { at: 0, status: 'InProgress' },
+        { at: 75_000, status: 'Failed' },
+      ],
+      stdout: [
+        `==> pulling ${IMAGE}`,
+        '==> rolling back: not healthy after 60s: health command failed (exit 22)',
+        '    | Traceback (most recent call last):',
+        '    | KeyError: DATABASE_URL',
+        resultLine({
+          outcome: 'rolled-back',
+          previousImage: OLD,
+          reason: 'not healthy after 60s; the previous container is running again',
+        }),
+      ].join('\n'),
+    },
+    { id: id(3), steps: [{ at: 2000, status: 'Failed', details: 'Undeliverable' }] },
+  ]);
+  const rollout = await deployEc2Ssm(options());
+
+  expect(rollout).toMatchObject({
+    status: 'failed',
+    succeeded: 1,
+    failed: 2,
+    commandId: COMMAND_ID,
+  });
+  expect(JSON.parse(instancesJson(rollout))).toEqual([
+    {
+      id: id(1),
+      status: 'Success',
+      result: 'deployed',
+      previousImage: OLD,
+      newImage: IMAGE,
+      rolledBack: false,
+      durationMs: 19_000,
+    },
+    {
+      id: id(2),
+      status: 'Failed',
+      result: 'rolled-back',
+      previousImage: OLD,
+      newImage: IMAGE,
+      rolledBack: true,
+      durationMs: 75_000,
+    },
+    {
+      id: id(3),
+      status: 'Undeliverable',
+      result: null,
+      previousImage: null,
+      newImage: IMAGE,
+      rolledBack: false,
+      durationMs: null,
+    },
+  ]);
+
+  const message = describeRolloutFailure(rollout);
+  expect(message.split('\n')[0]).toBe(
+    `deploy-ec2-ssm failed: 1 of 3 instances deployed (command ${COMMAND_ID})`,
+  );
+  expect(message).toContain(
+    `- ${id(2)}: failed: the script exited non-zero; not healthy after 60s; the previous container is running again; rolled back: ${OLD} runs again`,
+  );
+  expect(message).toContain('        | KeyError: DATABASE_URL');
+  expect(message).toContain(
+    `- ${id(3)}: undeliverable: the instance is stopped, gone, or its SSM agent is not registered; nothing was changed on it`,
+  );
+  expect(message).not.toContain(`- ${id(1)}`);
+  expect(message).toContain(
+    `console: https://eu-west-1.console.aws.amazon.com/systems-manager/run-command/${COMMAND_ID}?region=eu-west-1`,
+  );
+
+  const summary = rolloutSummary(rollout);
+  expect(summary).toContain('### deploy-ec2-ssm: failed (1 of 3 instances deployed)');
+  expect(summary).toContain(`Command [${COMMAND_ID}](https://eu-west-1.console.aws.amazon.com/`);
+  // Failed hosts first, then the deployed one.
+  const rows = summary.split('\n').filter((l) => l.startsWith('| i-'));
+  expect(rows.map((r) => r.split(' | ')[0])).toEqual([`| ${id(2)}`, `| ${id(3)}`, `| ${id(1)}`]);
+  expect(rows[2]).toBe(`| ${id(1)} | succeeded | deployed | ${OLD} | ${IMAGE} | 19s |`);
+  expect(summary).toContain(`#### ${id(2)}: failed: the script exited non-zero;`);
+  expect(summary).toContain('KeyError: DATABASE_URL');
+
+  // One log line per failed host as it finishes, with the reason.
+  expect(lines.filter((l) => l.startsWith(`${id(2)}: `))).toHaveLength(1);
+  expect(lines.filter((l) => l.startsWith(`${id(3)}: `))).toHaveLength(1);
+});
+
+it('sends the host script, wrapped for sh, in the instances own region', async () => {
+  setUp([{ id: id(1), steps: succeedsAt(5000), stdout: deployedOutput }]);
+  const rollout = await deployEc2Ssm(
+    options({ region: 'eu-central-1', executionTimeoutMs: 150_000 }),
+  );
+  expect(rollout.status).toBe('succeeded');
+  const input = fleet.callsOf('SendCommand')[0]?.input as {
+    Parameters: { commands: string[]; executionTimeout: string[] };
+  };
+  expect(input.Parameters.executionTimeout).toEqual(['150']);
+  expect(input.Parameters.commands).toHaveLength(1);
+  const sent = input.Parameters.commands[0] as string;
+  expect(sent).toContain(prepareDeployCommand({ ...spec, region: 'eu-central-1' }).script);
+  expect(sent).toMatch(/^region='?eu-central-1'?$/m);
+  expect(sent.split('\n')[0]).toMatch(/^# shipyard deploy-ec2-ssm/);
+  // Agents were checked before sending.
+  expect(fleet.calls.map((c) => c.op).indexOf('DescribeInstanceInformation')).toBe(0);
+});
+
+it('finds the result line on stderr when SSM truncated stdout, and says where the full output is', async () => {
+  const cut = `${'progress line\n'.repeat(1700)}--output truncated--`;
+  setUp([
+    {
+      id: id(1),
+      steps: [
+        { at: 0, status: 'InProgress' },
+        { at: 9000, status: 'Failed' },
+      ],
+      stdout: cut,
+      stderr: resultLine({ outcome: 'failed-no-previous', reason: 'the new container stopped' }),
+    },
+  ]);
+  const withoutStore = await deployEc2Ssm(options());
+  expect(withoutStore.instances[0]).toMatchObject({
+    result: 'failed-no-previous',
+    truncated: true,
+  });
+  expect(describeRolloutFailure(withoutStore)).toContain(
+    'no previous container to roll back to: nothing runs; SSM truncated its output',
+  );
+  expect(rolloutSummary(withoutStore)).toContain(
+    'set output-s3-bucket or cloudwatch-log-group for complete logs',
+  );
+
+  fleet.restore();
+  setUp(fleet.instances);
+  const withStore = await deployEc2Ssm(
+    options({
+      output: { s3BucketName: 'logs', s3KeyPrefix: 'api', cloudWatchLogGroup: '/deploys' },
+    }),
+  );
+  expect(rolloutSummary(withStore)).toContain(
+    'the complete output is in s3://logs/api/ and CloudWatch Logs group /deploys',
+  );
+});
+
+it('sends nothing when no instance matched the tags', async () => {
+  setUp([]);
+  fleet.pings = () => [];
+  const rollout = await deployEc2Ssm(
+    options({
+      targets: { kind: 'tags', tags: [{ key: 'Name', values: ['web'] }] },
+      waitForAgentMs: 30_000,
+    }),
+  );
+  expect(rollout).toMatchObject({ status: 'failed', succeeded: 0, failed: 0 });
+  expect(rollout.reason).toBe(
+    'nothing was sent: no instance registered with SSM matches tag:Name=web in eu-west-1 after 30s (wait-for-agent)',
+  );
+  expect(fleet.callsOf('SendCommand')).toHaveLength(0);
+  expect(describeRolloutFailure(rollout)).toContain('nothing was sent');
+});
+
+it('fails when SSM itself matched no instance (agent check skipped)', async () => {
+  setUp([]);
+  fleet.targetCount = 0;
+  const rollout = await deployEc2Ssm(
+    options({
+      targets: { kind: 'tags', tags: [{ key: 'Name', values: ['web'] }] },
+      waitForAgentMs: 0,
+    }),
+  );
+  expect(fleet.callsOf('DescribeInstanceInformation')).toHaveLength(0);
+  expect(rollout.status).toBe('failed');
+  expect(rollout.reason).toBe(
+    'no instance matched the targets (SSM: no instance matched the targets)',
+  );
+});
+
+it('times out, cancels and counts the unfinished hosts as failed', async () => {
+  setUp([
+    { id: id(1), steps: succeedsAt(5000), stdout: deployedOutput },
+    { id: id(2), steps: [{ at: 1000, status: 'InProgress' }] },
+  ]);
+  const rollout = await deployEc2Ssm(options({ timeoutMs: 120_000 }));
+  expect(rollout).toMatchObject({ status: 'timed-out', succeeded: 1, failed: 1 });
+  expect(fleet.callsOf('CancelCommand')).toHaveLength(1);
+  expect(describeRolloutFailure(rollout)).toMatch(
+    /^deploy-ec2-ssm timed out: 1 of 2 instances deployed .*\nthe rollout did not finish within 2m00s \(timeout\)/,
+  );
+});
+
+it('keeps the summary readable for a large fleet: failed hosts first, at most 100 rows', async () => {
+  const instances = Array.from({ length: 150 }, (_, n) =>
+    n === 120
+      ? {
+          id: id(n + 1),
+          steps: [{ at: 4000, status: 'Failed' }],
+          stdout: resultLine({ outcome: 'failed', reason: 'could not pull' }),
+        }
+      : { id: id(n + 1), steps: succeedsAt(4000 + n * 100), stdout: deployedOutput },
+  );
+  setUp(instances);
+  const rollout = await deployEc2Ssm(
+    options({ targets: { kind: 'tags', tags: [{ key: 'Env', values: ['prod'] }] } }),
+  );
+  expect(rollout).toMatchObject({ succeeded: 149, failed: 1 });
+  const summary = rolloutSummary(rollout);
+  const rows = summary.split('\n').filter((l) => l.startsWith('| i-'));
+  expect(rows).toHaveLength(100);
+  expect(rows[0]).toContain(id(121));
+  expect(summary).toContain(
+    '50 more instances are not shown; the `instances` output lists them all.',
+  );
+  expect(JSON.parse(instancesJson(rollout))).toHaveLength(150);
+});
+
+it('refuses a script larger than SSM accepts before any call', () => {
+  const big: DeploySpec = { ...spec, env: [['BLOB', 'x'.repeat(70_000)]] };
+  expect(() => prepareDeployCommand(big)).toThrow(
+    /^the deploy script is \d+ bytes, more than the 60000 SSM accepts in one command: shorten 'env' or 'run-options', or move values to 'env-from-ssm'$/,
+  );
+});
