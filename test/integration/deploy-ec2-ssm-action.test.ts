@@ -3,7 +3,7 @@
  * endpoint on loopback: the real SDK signs, retries and parses every call.
  */
 import { startAwsStub, type AwsCall, type AwsStub } from '../aws-stub/server.js';
-import { runAction, type ActionRun } from './run-action.js';
+import { runAction } from './run-action.js';
 import { poll } from '../../src/poll.js';
 
 const MAIN = 'actions/deploy-ec2-ssm/dist/index.js';
@@ -155,11 +155,7 @@ it('deploys to every instance and reports it in outputs and the summary', async 
   expect(s.callsOf('GetCommandInvocation')).toHaveLength(2);
 
   // The post step sees a finished main step and leaves the command alone.
-  const post = await runAction(
-    POST,
-    {},
-    { env: { ...env(s), ...stateEnv(run) }, files: run.files },
-  );
+  const post = await runAction(POST, {}, { env: env(s), files: run.files });
   expect(post.code).toBe(0);
   expect(s.callsOf('CancelCommand')).toHaveLength(0);
 });
@@ -269,7 +265,7 @@ it('cancels from the post step when the main step was killed while waiting', asy
     POST,
     {},
     {
-      env: { ...env(s), ...stateEnv(killed) },
+      env: env(s),
       files: killed.files,
     },
   );
@@ -277,11 +273,6 @@ it('cancels from the post step when the main step was killed while waiting', asy
   expect(post.stdout).toContain(`cancelled command ${COMMAND}`);
   expect(s.callsOf('CancelCommand').map((c) => c.input)).toEqual([{ CommandId: COMMAND }]);
 });
-
-/** The runner hands a post step its main step's saved state as STATE_<name> variables. */
-function stateEnv(run: ActionRun): Record<string, string> {
-  return Object.fromEntries(Object.entries(run.state).map(([k, v]) => [`STATE_${k}`, v]));
-}
 
 async function until(condition: () => boolean): Promise<void> {
   const waited = await poll({

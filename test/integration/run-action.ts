@@ -1,6 +1,6 @@
 /** Run an action's committed bundle the way the runner does: INPUT_* variables and command files. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,21 @@ export function parseCommandFile(text: string): Record<string, string> {
   return out;
 }
 
+const createdDirs = new Set<string>();
+// Remove the runs' command files when the test file is done (jest's afterAll exists only there;
+// scripts that import parseCommandFile have none).
+if (typeof afterAll === 'function') {
+  afterAll(() => {
+    for (const d of createdDirs) rmSync(d, { recursive: true, force: true });
+    createdDirs.clear();
+  });
+}
+
+/** The saved state of a main step, as the environment the runner gives its post step. */
+export function stateEnv(state: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v]));
+}
+
 export function runAction(
   bundle: string,
   inputs: Record<string, string>,
@@ -51,6 +66,7 @@ export function runAction(
   } = {},
 ): Promise<ActionRun> {
   const dir = opts.files?.dir ?? mkdtempSync(join(tmpdir(), 'shipyard-action-'));
+  if (!opts.files) createdDirs.add(dir);
   const files = opts.files ?? {
     dir,
     output: join(dir, 'output'),
@@ -66,6 +82,8 @@ export function runAction(
     GITHUB_OUTPUT: files.output,
     GITHUB_STATE: files.state,
     GITHUB_STEP_SUMMARY: files.summary,
+    // As the runner does for a post step: the state its main step saved, as STATE_<name>.
+    ...(opts.files ? stateEnv(parseCommandFile(readFileSync(files.state, 'utf8'))) : {}),
     ...opts.env,
   };
   for (const [name, value] of Object.entries(inputs))

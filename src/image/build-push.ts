@@ -1,0 +1,524 @@
+/**
+ * build-push, start to end: check what can be checked locally, log in (ECR token or given
+ * credentials), make sure the ECR repository can take the tags, build with the registry layer
+ * cache, push every tag, and read the digest back from the registry.
+ *
+ * Order matters: everything that can fail without side effects (context, engine, tags against an
+ * immutable repository) fails before the build, and every credential or builder this creates is
+ * reported through `onLeftovers` before it exists, so the post step can remove it even if this
+ * process is killed. On the way out (success or not) it logs out and removes what it created.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { systemClock, type Clock } from '../poll.js';
+import { formatDuration } from '../duration.js';
+import { redact } from '../redact.js';
+import {
+  engineLogin,
+  lastMeaningfulLine,
+  type CommandRunner,
+  type EngineName,
+  type RegistryLogin,
+} from './engine.js';
+import {
+  BUILDX_CACHE_TAG,
+  PODMAN_CACHE_SUFFIX,
+  buildEnv,
+  buildxBuildArgs,
+  dockerBuildArgs,
+  podmanBuildArgs,
+  runBuild,
+  type BuildFlavour,
+  type BuildPlan,
+} from './build.js';
+import { digestFromMetadata, pushReference } from './push.js';
+import { removeLeftovers, type Leftover } from './leftovers.js';
+import { readManifest, type RegistryCredentials } from './registry-api.js';
+import { LATEST_TAG, imageLabels } from './tags.js';
+import { getEcrLogin, type EcrApi } from '../ecr/auth.js';
+import {
+  cacheLifecyclePolicy,
+  checkTagsWritable,
+  createRepository,
+  describePushedImage,
+  findRepository,
+  imageLifecyclePolicy,
+  type RepositoryInfo,
+  type TagMutability,
+} from '../ecr/repository.js';
+
+export type RegistryTarget =
+  /** ECR; `host` when given as an input (another account or region), else from the token. */
+  | { kind: 'ecr'; host?: string; registryId?: string }
+  | { kind: 'other'; host: string; credentials?: RegistryCredentials };
+
+export interface BuildInputs {
+  context: string;
+  file?: string;
+  target?: string;
+  platforms: string[];
+  buildArgs: Array<[string, string]>;
+  secretBuildArgs: string[];
+  labels: Array<[string, string]>;
+  pull: boolean;
+  noCache: boolean;
+  provenance: boolean;
+  sbom: boolean;
+}
+
+export interface BuildPushOptions {
+  engine: EngineName;
+  registry: RegistryTarget;
+  repository: string;
+  /** Checked tags, the SHA tag first. */
+  tags: string[];
+  /** For the OCI labels. */
+  source: { sourceUrl?: string; revision: string };
+  build: BuildInputs;
+  cache: 'registry' | 'none';
+  createRepository: boolean;
+  tagMutability: TagMutability;
+  keepImages: number;
+  /** A private temp dir for this run (podman's auth file, digest files); the caller removes it. */
+  workDir: string;
+  buildTimeoutMs?: number;
+}
+
+export interface BuildPushDeps {
+  run: CommandRunner;
+  /** Required for an ECR registry. */
+  ecr?: EcrApi;
+  fetch?: typeof fetch;
+  clock?: Clock;
+  log: (line: string) => void;
+  warn: (line: string) => void;
+  /** Receives each secret the moment it is known, before anything could print it. */
+  mask: (secret: string) => void;
+  /** The current list of leftovers, each time it changes (before a login, after a logout). */
+  onLeftovers?: (leftovers: Leftover[]) => void;
+  signal?: AbortSignal;
+}
+
+export interface CacheReport {
+  mode: 'registry' | 'none';
+  /** Where the cache lives. */
+  ref?: string;
+  /** Build steps (FROM excluded) and how many of them came from a cache. */
+  steps: number;
+  cachedSteps: number;
+  /** Why the registry cache was not used although asked for. */
+  note?: string;
+}
+
+export interface BuildPushResult {
+  registry: string;
+  repository: string;
+  /** `registry/repository:<sha tag>`. */
+  image: string;
+  /** `registry/repository:latest`, when latest was pushed. */
+  imageLatest?: string;
+  tags: string[];
+  digest: string;
+  /** 'registry' when read back from it; 'engine' when only the engine reported it. */
+  digestSource: 'registry' | 'engine';
+  sizeBytes?: number;
+  /** For buildx, build and push together. */
+  buildMs: number;
+  pushMs: number;
+  cache: CacheReport;
+  flavour: BuildFlavour;
+  repositoryCreated: boolean;
+}
+
+const DEFAULT_BUILD_TIMEOUT_MS = 60 * 60_000;
+const PROBE_TIMEOUT_MS = 30_000;
+
+/** A remote build context (git or https URL) is the engine's business; a local one must exist. */
+function isRemoteContext(context: string): boolean {
+  return /^(https?|git|ssh):\/\//.test(context) || context.startsWith('git@');
+}
+
+/** Fail before anything else when the context or Dockerfile is missing. */
+export function checkBuildContext(build: BuildInputs): void {
+  if (isRemoteContext(build.context)) return;
+  if (!existsSync(build.context) || !statSync(build.context).isDirectory()) {
+    throw new Error(`input 'context' names '${build.context}', which is not a directory`);
+  }
+  if (build.file) {
+    if (!existsSync(build.file))
+      throw new Error(`input 'file' names '${build.file}', which does not exist`);
+  } else if (!['Dockerfile', 'Containerfile'].some((f) => existsSync(join(build.context, f)))) {
+    throw new Error(
+      `there is no Dockerfile in '${build.context}'; set 'file' to the Dockerfile's path`,
+    );
+  }
+}
+
+/** Which build command to use, checked before anything touches a registry. */
+export async function detectFlavour(
+  run: CommandRunner,
+  engine: EngineName,
+  build: BuildInputs,
+): Promise<BuildFlavour> {
+  if (engine === 'podman') {
+    const r = await run('podman', ['--version'], { timeoutMs: PROBE_TIMEOUT_MS });
+    if (r.notFound)
+      throw new Error(
+        'podman is not installed on this runner (engine: podman); install it or use engine: docker',
+      );
+    if (r.code !== 0) throw new Error(`podman does not work here: ${lastMeaningfulLine(r.stderr)}`);
+    return 'podman';
+  }
+  const server = await run('docker', ['version', '--format', '{{.Server.Version}}'], {
+    timeoutMs: PROBE_TIMEOUT_MS,
+  });
+  if (server.notFound)
+    throw new Error('docker is not installed on this runner; install it or set engine: podman');
+  if (server.code !== 0) {
+    throw new Error(
+      `docker cannot reach its daemon (${lastMeaningfulLine(server.stderr)}); on a host without Docker set engine: podman`,
+    );
+  }
+  const buildx = await run('docker', ['buildx', 'version'], { timeoutMs: PROBE_TIMEOUT_MS });
+  if (buildx.code === 0) return 'buildx';
+  const needs = [
+    build.platforms.length > 1 ? "several 'platforms'" : '',
+    build.provenance ? "'provenance'" : '',
+    build.sbom ? "'sbom'" : '',
+  ].filter(Boolean);
+  if (needs.length > 0) {
+    throw new Error(
+      `${needs.join(' and ')} need docker buildx, which is not installed (docker/setup-buildx-action installs it)`,
+    );
+  }
+  return 'docker';
+}
+
+export async function buildPush(
+  opts: BuildPushOptions,
+  deps: BuildPushDeps,
+): Promise<BuildPushResult> {
+  const clock = deps.clock ?? systemClock;
+  // Values masked in every line this logs or throws; the login password joins them below.
+  const secrets = opts.build.buildArgs
+    .filter(([name]) => opts.build.secretBuildArgs.includes(name))
+    .map(([, value]) => value);
+  const log = (line: string) => deps.log(redact(line, secrets));
+
+  checkBuildContext(opts.build);
+  const { flavour, login, host } = await probeAndLogin(opts, deps);
+  if (login) secrets.push(login.password);
+  const name = `${host}/${opts.repository}`;
+  const references = opts.tags.map((tag) => `${name}:${tag}`);
+
+  let cache = cacheLocation(opts, flavour, name);
+  if (cache.note) deps.warn(`building without the registry cache: ${cache.note}`);
+  let repositoryCreated = false;
+  if (opts.registry.kind === 'ecr' && deps.ecr) {
+    const prepared = await prepareEcrRepository(deps.ecr, opts, { host, flavour, cache, log });
+    repositoryCreated = prepared.created;
+    if (prepared.cache.note && !cache.note)
+      deps.warn(`building without the registry cache: ${prepared.cache.note}`);
+    cache = prepared.cache;
+  }
+
+  const leftovers: Leftover[] = [];
+  const report = () => deps.onLeftovers?.([...leftovers]);
+  // podman keeps this step's login in a private file (never the user's own auth file); without
+  // a login it uses whatever login the runner already has.
+  const authFile = flavour === 'podman' && login ? join(opts.workDir, 'auth.json') : undefined;
+  const place = { engine: opts.engine, ...(authFile ? { authFile } : {}) };
+  try {
+    if (login) {
+      leftovers.push({ kind: 'login', ...place, host });
+      report();
+      await engineLogin(deps.run, place, login, deps.signal);
+      log(`logged in to ${host} as ${login.username}`);
+    }
+    const builder =
+      flavour === 'buildx'
+        ? await containerBuilderIfNeeded(deps, opts, cache.ref, leftovers, report, log)
+        : undefined;
+
+    const plan: BuildPlan = {
+      ...opts.build,
+      labels: imageLabels({ ...opts.source, created: new Date(clock.now()) }, opts.build.labels),
+      references,
+      ...(cache.ref ? { cacheRef: cache.ref } : {}),
+    };
+    const metadataFile = join(opts.workDir, 'buildx-metadata.json');
+    const [cmd, args] =
+      flavour === 'podman'
+        ? ['podman', podmanBuildArgs(plan, authFile ? { authFile } : {})]
+        : flavour === 'buildx'
+          ? ['docker', buildxBuildArgs(plan, { ...(builder ? { builder } : {}), metadataFile })]
+          : ['docker', dockerBuildArgs(plan)];
+    log(`building ${references.join(', ')} with ${flavour === 'buildx' ? 'docker buildx' : cmd}`);
+    const built = await runBuild({
+      run: deps.run,
+      cmd,
+      args,
+      env: buildEnv(plan),
+      timeoutMs: opts.buildTimeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS,
+      log,
+      secrets,
+      now: () => clock.now(),
+      ...(deps.signal ? { signal: deps.signal } : {}),
+    });
+    log(`built in ${formatDuration(built.durationMs)}`);
+
+    // buildx pushed during the build; podman and plain docker push each tag now.
+    const pushStarted = clock.now();
+    let engineDigest: string | undefined;
+    if (flavour === 'buildx') {
+      engineDigest = digestFromMetadata(metadataFile);
+    } else {
+      for (const reference of references) {
+        log(`pushing ${reference}`);
+        const digest = await pushReference({
+          run: deps.run,
+          engine: opts.engine,
+          reference,
+          ...(authFile ? { authFile } : {}),
+          workDir: opts.workDir,
+          log,
+          ...(deps.signal ? { signal: deps.signal } : {}),
+        });
+        engineDigest ??= digest;
+      }
+    }
+    const pushMs = clock.now() - pushStarted;
+
+    const shaTag = opts.tags[0] as string;
+    const pushed = await readBack(opts, deps, { host, shaTag, engineDigest, clock });
+    return {
+      registry: host,
+      repository: opts.repository,
+      image: references[0] as string,
+      ...(opts.tags.includes(LATEST_TAG) ? { imageLatest: `${name}:${LATEST_TAG}` } : {}),
+      tags: [...opts.tags],
+      ...pushed,
+      buildMs: built.durationMs,
+      pushMs,
+      cache: {
+        mode: cache.ref ? 'registry' : 'none',
+        ...(cache.ref ? { ref: cache.ref } : {}),
+        steps: built.steps.steps,
+        cachedSteps: built.steps.cached,
+        ...(cache.note ? { note: cache.note } : {}),
+      },
+      flavour,
+      repositoryCreated,
+    };
+  } finally {
+    await removeLeftovers(deps.run, leftovers, deps.warn);
+    report();
+  }
+}
+
+/**
+ * Which build command to use, and the registry credentials. The engine probe and the ECR token
+ * request overlap (start-up time): the token request changes nothing in AWS, and when both fail
+ * the engine's problem is the one reported.
+ */
+async function probeAndLogin(
+  opts: BuildPushOptions,
+  deps: BuildPushDeps,
+): Promise<{ flavour: BuildFlavour; login?: RegistryLogin; host: string }> {
+  const registry = opts.registry;
+  if (registry.kind === 'ecr' && !deps.ecr) throw new Error('an ECR registry needs an ECR client');
+  const [probed, token] = await Promise.allSettled([
+    detectFlavour(deps.run, opts.engine, opts.build),
+    registry.kind === 'ecr' && deps.ecr
+      ? getEcrLogin(deps.ecr, registry.registryId ? { registryId: registry.registryId } : {})
+      : Promise.resolve(undefined),
+  ]);
+  if (probed.status === 'rejected') throw probed.reason;
+  if (token.status === 'rejected') throw token.reason;
+  const flavour = probed.value;
+  if (registry.kind === 'ecr' && token.value) {
+    deps.mask(token.value.password);
+    const host = registry.host ?? token.value.host;
+    return {
+      flavour,
+      host,
+      login: { host, username: token.value.username, password: token.value.password },
+    };
+  }
+  if (registry.kind === 'other') {
+    // An input: the adapter masked the password already.
+    const login = registry.credentials
+      ? { host: registry.host, ...registry.credentials }
+      : undefined;
+    return { flavour, host: registry.host, ...(login ? { login } : {}) };
+  }
+  throw new Error('ECR returned no login');
+}
+
+interface CacheLocation {
+  /** Where the layer cache is read and written; undefined: no registry cache. */
+  ref?: string;
+  /** Why there is none although cache: registry was asked for. */
+  note?: string;
+}
+
+function cacheLocation(opts: BuildPushOptions, flavour: BuildFlavour, name: string): CacheLocation {
+  if (opts.cache === 'none') return {};
+  if (flavour === 'podman') return { ref: `${name}${PODMAN_CACHE_SUFFIX}` };
+  if (flavour === 'buildx') return { ref: `${name}:${BUILDX_CACHE_TAG}` };
+  return { note: 'the registry cache needs docker buildx, which is not installed' };
+}
+
+/**
+ * The ECR side before the build: the repository exists (or is created), the tags can be written,
+ * and podman's cache repository exists (or the build goes without the cache).
+ */
+async function prepareEcrRepository(
+  ecr: EcrApi,
+  opts: BuildPushOptions,
+  ctx: { host: string; flavour: BuildFlavour; cache: CacheLocation; log: (line: string) => void },
+): Promise<{ created: boolean; cache: CacheLocation }> {
+  const registryId = opts.registry.kind === 'ecr' ? opts.registry.registryId : undefined;
+  const repo = await ensureRepository(ecr, opts, ctx.host, registryId, ctx.log);
+  const movingTags = [
+    ...opts.tags.filter((t) => t === LATEST_TAG),
+    ...(ctx.cache.ref && ctx.flavour === 'buildx' ? [BUILDX_CACHE_TAG] : []),
+  ];
+  await checkTagsWritable(ecr, repo, { tags: opts.tags, movingTags, registry: ctx.host });
+  if (!ctx.cache.ref || ctx.flavour !== 'podman')
+    return { created: repo.created, cache: ctx.cache };
+
+  const cacheName = `${opts.repository}${PODMAN_CACHE_SUFFIX}`;
+  const ref = { name: cacheName, ...(registryId ? { registryId } : {}) };
+  let cacheRepo = await findRepository(ecr, ref);
+  if (!cacheRepo && opts.createRepository) {
+    cacheRepo = await createRepository(ecr, {
+      ...ref,
+      tagMutability: 'MUTABLE',
+      scanOnPush: false,
+      lifecyclePolicy: cacheLifecyclePolicy(),
+    });
+    ctx.log(`created the cache repository ${ctx.host}/${cacheName}`);
+  }
+  if (cacheRepo) return { created: repo.created, cache: ctx.cache };
+  return {
+    created: repo.created,
+    cache: {
+      note: `the cache repository '${cacheName}' does not exist (set create-repository: true or create it)`,
+    },
+  };
+}
+
+/**
+ * The digest the registry holds under the SHA tag (ECR DescribeImages, else the /v2 API), checked
+ * against what the engine pushed. When the registry cannot be asked, the engine's digest stands.
+ */
+async function readBack(
+  opts: BuildPushOptions,
+  deps: BuildPushDeps,
+  ctx: { host: string; shaTag: string; engineDigest?: string; clock: Clock },
+): Promise<{ digest: string; digestSource: 'registry' | 'engine'; sizeBytes?: number }> {
+  const name = `${ctx.host}/${opts.repository}`;
+  let view: { digest: string; sizeBytes?: number } | undefined;
+  try {
+    if (opts.registry.kind === 'ecr' && deps.ecr) {
+      const registryId = opts.registry.registryId;
+      view = await describePushedImage(
+        deps.ecr,
+        { name: opts.repository, ...(registryId ? { registryId } : {}) },
+        ctx.shaTag,
+        { clock: ctx.clock, ...(deps.signal ? { signal: deps.signal } : {}) },
+      );
+    } else {
+      const creds = opts.registry.kind === 'other' ? opts.registry.credentials : undefined;
+      view = await readManifest({
+        host: ctx.host,
+        repository: opts.repository,
+        reference: ctx.shaTag,
+        ...(creds ? { credentials: creds } : {}),
+        ...(deps.fetch ? { fetch: deps.fetch } : {}),
+      });
+    }
+  } catch (error) {
+    deps.warn(
+      `could not read ${name}:${ctx.shaTag} back from the registry: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  if (view && ctx.engineDigest && view.digest !== ctx.engineDigest) {
+    deps.warn(
+      `the registry holds ${view.digest} under ${ctx.shaTag}, but ${opts.engine} pushed ${ctx.engineDigest}: another push of the same tag may have raced this one`,
+    );
+  }
+  if (view) {
+    return {
+      digest: view.digest,
+      digestSource: 'registry',
+      ...(view.sizeBytes !== undefined ? { sizeBytes: view.sizeBytes } : {}),
+    };
+  }
+  if (ctx.engineDigest) return { digest: ctx.engineDigest, digestSource: 'engine' };
+  throw new Error(
+    `pushed ${name}:${ctx.shaTag}, but neither the engine nor the registry reported its digest`,
+  );
+}
+
+async function ensureRepository(
+  ecr: EcrApi,
+  opts: BuildPushOptions,
+  host: string,
+  registryId: string | undefined,
+  log: (line: string) => void,
+): Promise<RepositoryInfo> {
+  const ref = { name: opts.repository, ...(registryId ? { registryId } : {}) };
+  const found = await findRepository(ecr, ref);
+  if (found) return found;
+  if (!opts.createRepository) {
+    throw new Error(
+      `repository '${opts.repository}' does not exist in ${host}; set create-repository: true or create it`,
+    );
+  }
+  const created = await createRepository(ecr, {
+    ...ref,
+    tagMutability: opts.tagMutability,
+    scanOnPush: true,
+    lifecyclePolicy: imageLifecyclePolicy(opts.keepImages),
+  });
+  log(
+    `created repository ${host}/${opts.repository} (scan on push, ${opts.tagMutability.toLowerCase()} tags, keeps the newest ${opts.keepImages} images)`,
+  );
+  return created;
+}
+
+/**
+ * The default `docker` driver of buildx cannot export a registry cache or build several
+ * platforms; a throw-away docker-container builder can.
+ */
+async function containerBuilderIfNeeded(
+  deps: BuildPushDeps,
+  opts: BuildPushOptions,
+  cacheRef: string | undefined,
+  leftovers: Leftover[],
+  report: () => void,
+  log: (line: string) => void,
+): Promise<string | undefined> {
+  if (!cacheRef && opts.build.platforms.length <= 1) return undefined;
+  const inspect = await deps.run('docker', ['buildx', 'inspect'], { timeoutMs: PROBE_TIMEOUT_MS });
+  const driver = /^Driver:\s*(\S+)/m.exec(inspect.stdout)?.[1];
+  if (inspect.code === 0 && driver !== 'docker') return undefined;
+  const name = `shipyard-${Math.random().toString(36).slice(2, 10)}`;
+  leftovers.push({ kind: 'builder', name });
+  report();
+  log(
+    `the current buildx builder uses the docker driver, which cannot export a registry cache: creating builder ${name} (docker-container driver)`,
+  );
+  const r = await deps.run(
+    'docker',
+    ['buildx', 'create', '--name', name, '--driver', 'docker-container', '--bootstrap'],
+    { timeoutMs: 5 * 60_000, onLine: log },
+  );
+  if (r.code !== 0)
+    throw new Error(
+      `could not create a buildx builder: ${lastMeaningfulLine(r.stderr || r.stdout)}`,
+    );
+  return name;
+}
