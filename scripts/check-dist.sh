@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/build.sh >/dev/null
 if ! git diff --quiet -- actions/ || [ -n "$(git ls-files --others --exclude-standard -- 'actions/*/dist')" ]; then
   echo "dist/ is stale: run 'npm run build' and commit actions/*/dist. Changed:" >&2
-  git status --short -- 'actions/*/dist' >&2
+  git status --short --untracked-files=all -- actions >&2
   exit 1
 fi
 echo "dist/ is up to date"
