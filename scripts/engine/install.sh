@@ -8,9 +8,10 @@ set -euo pipefail
 
 # netavark + iptables are what `podman run -p` needs (rootful bridge networking);
 # listed explicitly so apt cannot pick the CNI plugins for podman's network stack.
-packages=(podman runc docker-registry skopeo shellcheck busybox-static apache2-utils netavark iptables)
+# curl is the health command of the host-script tests and the rehearsal.
+packages=(podman runc docker-registry skopeo shellcheck busybox-static apache2-utils netavark iptables curl)
 # command (or absolute path) that proves each package is installed
-commands=(podman runc docker-registry skopeo shellcheck /bin/busybox htpasswd /usr/lib/podman/netavark iptables)
+commands=(podman runc docker-registry skopeo shellcheck /bin/busybox htpasswd /usr/lib/podman/netavark iptables curl)
 
 have_all() {
   local c
