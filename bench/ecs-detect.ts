@@ -5,10 +5,7 @@
 // virtual time (aws-sdk-client-mock; nothing sleeps). Then the bundle: its size, and its start-up
 // (node start to its first request on the wire) against a bare `node -e 0`.
 // Usage: npx tsx bench/ecs-detect.ts [--trials 200] [--seed 1]
-import http from 'node:http';
-import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { deployEcs } from '../src/ecs/rollout.js';
 import { poll } from '../src/poll.js';
@@ -26,7 +23,7 @@ import {
   type TimelineStep,
 } from '../test/fixtures/ecs/simulated-ecs.js';
 
-import { median, quantile, printTable, launchAction } from './lib.mjs';
+import { median, quantile, printTable, measureStartup, startupRows } from './lib.mjs';
 
 const BUNDLE = 'actions/deploy-ecs/dist/index.js';
 const arg = (name: string, fallback: number) =>
@@ -212,42 +209,11 @@ console.log(`\n${verdicts.join('\n')}`);
 
 // The bundle: size, and start-up to the first request on the wire.
 const bytes = statSync(BUNDLE).size;
-const runs = 15;
-const bare: number[] = [];
-for (let i = 0; i < runs; i++) {
-  const t = performance.now();
-  spawnSync(process.execPath, ['-e', '0']);
-  bare.push(performance.now() - t);
-}
-const firstRequest: number[] = [];
-for (let i = 0; i < runs; i++) {
-  let first = NaN;
-  const server = http.createServer((_req, res) => {
-    if (Number.isNaN(first)) first = performance.now();
-    // Refuse, so the action stops right after its first call.
-    res.writeHead(400, {
-      'content-type': 'application/x-amz-json-1.1',
-      'x-amzn-errortype': 'AccessDeniedException',
-    });
-    res.end('{"message":"bench"}');
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const action = launchAction(
-    BUNDLE,
-    { cluster: 'prod', services: 'api' },
-    {
-      AWS_ENDPOINT_URL_ECS: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      AWS_ACCESS_KEY_ID: 'AKIDBENCH',
-      AWS_SECRET_ACCESS_KEY: 'bench-secret',
-      AWS_REGION: 'us-east-1',
-    },
-  );
-  await action.done;
-  firstRequest.push(first - action.startedAt);
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-}
-const overhead = median(firstRequest) - median(bare);
+const startup = await measureStartup({
+  bundle: BUNDLE,
+  inputs: () => ({ cluster: 'prod', services: 'api' }),
+  endpointVars: ['AWS_ENDPOINT_URL_ECS'],
+});
 console.log('');
 printTable(
   ['bundle', 'ours', 'target'],
@@ -257,8 +223,6 @@ printTable(
       `${(bytes / 1e6).toFixed(2)} MB (${bytes} bytes)`,
       `<= ${BUNDLE_BUDGET_BYTES / 1e6} MB`,
     ],
-    ['bare node -e 0 (to exit), median', `${median(bare).toFixed(0)} ms`, ''],
-    ['deploy-ecs (to first request), median', `${median(firstRequest).toFixed(0)} ms`, ''],
-    ['difference', `${overhead.toFixed(0)} ms`, `<= ~${STARTUP_BUDGET_MS} ms`],
+    ...startupRows('deploy-ecs', startup, STARTUP_BUDGET_MS),
   ],
 );

@@ -7,8 +7,17 @@
 // its period, so the median needs many trials to settle (20 trials leave about +/-110 ms of noise, 100 about +/-50 ms).
 // Usage: node bench/health-latency.mjs [--trials 100] [--concurrency 10]
 import http from 'node:http';
-import { spawnSync } from 'node:child_process';
-import { launchAction, median, quantile, printTable, ms, sleep, mean } from './lib.mjs';
+import {
+  launchAction,
+  measureStartup,
+  median,
+  quantile,
+  printTable,
+  ms,
+  sleep,
+  mean,
+  startupRows,
+} from './lib.mjs';
 
 const BUNDLE = 'actions/wait-healthy/dist/index.js';
 const arg = (name, fallback) => Number(process.argv[process.argv.indexOf(name) + 1]) || fallback;
@@ -120,35 +129,12 @@ printTable(
 );
 
 // Cold start: node start to the first request arriving, against a bare `node -e 0`.
-const runs = 15;
-const bare = [];
-for (let i = 0; i < runs; i++) {
-  const t = performance.now();
-  spawnSync(process.execPath, ['-e', '0']);
-  bare.push(performance.now() - t);
-}
-const firstRequest = [];
-for (let i = 0; i < runs; i++) {
-  let first = NaN;
-  const server = http.createServer((_req, res) => {
-    if (Number.isNaN(first)) first = performance.now();
-    res.end('ok');
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const action = launchAction(BUNDLE, { url: `http://127.0.0.1:${server.address().port}/` });
-  await action.done;
-  firstRequest.push(first - action.startedAt);
-  await new Promise((r) => server.close(r));
-}
+const startup = await measureStartup({
+  bundle: BUNDLE,
+  inputs: (url) => ({ url: `${url}/health` }),
+});
 console.log('');
-printTable(
-  ['start-up', 'median', 'target'],
-  [
-    ['bare node -e 0 (to exit)', ms(median(bare)), ''],
-    ['wait-healthy bundle (to first request)', ms(median(firstRequest)), ''],
-    ['difference', ms(median(firstRequest) - median(bare)), '< 100 ms'],
-  ],
-);
+printTable(['start-up', 'median', 'target'], startupRows('wait-healthy', startup, 100));
 const ours = latency[pollers[0].name];
 const oneSecond = requests['fixed 1 s'];
 console.log(

@@ -16,3 +16,15 @@ export function launchAction(
 };
 export function printTable(headers: string[], rows: Array<Array<string | number>>): void;
 export function ms(x: number): string;
+export function measureStartup(opts: {
+  bundle: string;
+  inputs: (url: string) => Record<string, string>;
+  env?: Record<string, string>;
+  endpointVars?: string[];
+  runs?: number;
+}): Promise<{ bareMs: number; firstRequestMs: number }>;
+export function startupRows(
+  name: string,
+  figures: { bareMs: number; firstRequestMs: number },
+  budgetMs: number,
+): string[][];

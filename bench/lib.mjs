@@ -1,6 +1,7 @@
 // Shared helpers for the benchmark scripts: statistics, a runner-like action launcher, printing.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -40,9 +41,11 @@ export function launchAction(bundle, inputs, env = {}) {
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stdout += d));
   const done = new Promise((resolve) =>
-    child.on('close', (code) =>
-      resolve({ code, endedAt: performance.now(), stdout, outputs: readFileSync(output, 'utf8') }),
-    ),
+    child.on('close', (code) => {
+      const outputs = readFileSync(output, 'utf8');
+      rmSync(dir, { recursive: true, force: true });
+      resolve({ code, endedAt: performance.now(), stdout, outputs });
+    }),
   );
   return { startedAt, done, child };
 }
@@ -58,3 +61,61 @@ export function printTable(headers, rows) {
 }
 
 export const ms = (x) => (Number.isFinite(x) ? `${Math.round(x)} ms` : 'n/a');
+
+/**
+ * Start-up as every action run pays it: from spawning the bundle to its first request arriving on
+ * a loopback server, against a bare `node -e 0` (spawn to exit). The server answers like an AWS
+ * API refusing the call (400 AccessDeniedException), and the child is killed at once.
+ * `inputs(url)` gives the action's inputs; `endpointVars` are set to the server's URL
+ * (AWS_ENDPOINT_URL_ECS, ...), with throw-away credentials.
+ */
+export async function measureStartup({ bundle, inputs, env = {}, endpointVars = [], runs = 15 }) {
+  const bare = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    spawnSync(process.execPath, ['-e', '0']);
+    bare.push(performance.now() - t);
+  }
+  let onRequest = () => {};
+  const server = http.createServer((_req, res) => {
+    onRequest();
+    res.writeHead(400, {
+      'content-type': 'application/x-amz-json-1.1',
+      'x-amzn-errortype': 'AccessDeniedException',
+    });
+    res.end('{"message":"startup bench"}');
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}`;
+  const awsEnv = {
+    AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    AWS_REGION: 'us-east-1',
+  };
+  for (const name of endpointVars) awsEnv[name] = url;
+  const toFirstRequest = [];
+  for (let i = 0; i < runs; i++) {
+    const action = launchAction(bundle, inputs(url), { ...awsEnv, ...env });
+    const first = await Promise.race([
+      new Promise((resolve) => (onRequest = () => resolve(performance.now()))),
+      action.done.then(() => NaN),
+    ]);
+    onRequest = () => {};
+    action.child.kill('SIGKILL');
+    await action.done;
+    if (Number.isNaN(first)) throw new Error(`${bundle} exited before sending any request`);
+    toFirstRequest.push(first - action.startedAt);
+  }
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+  return { bareMs: median(bare), firstRequestMs: median(toFirstRequest) };
+}
+
+/** The start-up rows every bench prints, with the budget of ../shared/DESIGN.md. */
+export function startupRows(name, { bareMs, firstRequestMs }, budgetMs) {
+  return [
+    ['bare node -e 0 (to exit), median', ms(bareMs), ''],
+    [`${name} bundle (to first request), median`, ms(firstRequestMs), ''],
+    ['difference', ms(firstRequestMs - bareMs), `<= ${budgetMs} ms`],
+  ];
+}

@@ -6,16 +6,12 @@
 // Then the bundle's start-up: node start to the first request on the wire (a loopback SSM stub)
 // against a bare `node -e 0`, and the bundle sizes.
 // Usage: npx tsx bench/ssm-fanout.ts [--runs 15]
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import { runCommand } from '../src/ssm/run-command.js';
 import type { RolloutTargets } from '../src/ssm/targets.js';
 import { VirtualClock } from '../src/virtual-clock.js';
-import { startAwsStub } from '../test/aws-stub/server.js';
 import { FakeFleet, succeedsAt } from '../test/unit/ssm-run-fleet.js';
-import { median, ms, printTable } from './lib.mjs';
+import { measureStartup, printTable, startupRows } from './lib.mjs';
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 15;
 
@@ -122,66 +118,19 @@ console.log(`\ntargets ${met ? 'met' : 'NOT met'}`);
 const MAIN = 'actions/deploy-ec2-ssm/dist/index.js';
 const POST = 'actions/deploy-ec2-ssm/dist/post/index.js';
 
-const bare: number[] = [];
-for (let i = 0; i < runs; i++) {
-  const t = performance.now();
-  spawnSync(process.execPath, ['-e', '0']);
-  bare.push(performance.now() - t);
-}
-
-let firstAt = NaN;
-let onFirstRequest = () => {};
-const stub = await startAwsStub(() => {
-  if (Number.isNaN(firstAt)) {
-    firstAt = performance.now();
-    onFirstRequest();
-  }
-  return { body: { InstanceInformationList: [] } };
+const startup = await measureStartup({
+  bundle: MAIN,
+  inputs: () => ({
+    image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:1.4.2',
+    'container-name': 'api',
+    'instance-ids': 'i-0123456789abcdef0',
+  }),
+  endpointVars: ['AWS_ENDPOINT_URL_SSM'],
+  runs,
 });
-const dir = mkdtempSync(join(tmpdir(), 'ssm-fanout-'));
-for (const f of ['output', 'state', 'summary']) writeFileSync(join(dir, f), '');
-const toFirstRequest: number[] = [];
-for (let i = 0; i < runs; i++) {
-  firstAt = NaN;
-  const started = performance.now();
-  const child = spawn(process.execPath, [MAIN], {
-    stdio: 'ignore',
-    env: {
-      PATH: process.env.PATH,
-      HOME: dir,
-      GITHUB_OUTPUT: join(dir, 'output'),
-      GITHUB_STATE: join(dir, 'state'),
-      GITHUB_STEP_SUMMARY: join(dir, 'summary'),
-      AWS_ENDPOINT_URL_SSM: stub.endpoint,
-      AWS_REGION: 'eu-west-1',
-      AWS_ACCESS_KEY_ID: 'AKIDSTUB',
-      AWS_SECRET_ACCESS_KEY: 'stub-secret',
-      INPUT_IMAGE: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:1.4.2',
-      'INPUT_CONTAINER-NAME': 'api',
-      'INPUT_INSTANCE-IDS': 'i-0123456789abcdef0',
-    },
-  });
-  // The first request is the agent check; nothing after it matters here.
-  await new Promise<void>((resolve) => {
-    onFirstRequest = resolve;
-    child.on('exit', () => resolve());
-  });
-  child.kill('SIGKILL');
-  if (Number.isNaN(firstAt)) throw new Error('the bundle exited before sending any request');
-  toFirstRequest.push(firstAt - started);
-}
-await stub.close();
-
 console.log('');
-const difference = median(toFirstRequest) - median(bare);
-printTable(
-  ['start-up', 'median', 'target'],
-  [
-    ['bare node -e 0 (to exit)', ms(median(bare)), ''],
-    ['deploy-ec2-ssm bundle (to first SSM request)', ms(median(toFirstRequest)), ''],
-    ['difference', ms(difference), '<= ~190 ms'],
-  ],
-);
+printTable(['start-up', 'median', 'target'], startupRows('deploy-ec2-ssm', startup, 190));
+
 console.log('');
 const MB = 1_200_000;
 printTable(
