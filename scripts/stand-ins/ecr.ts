@@ -10,6 +10,7 @@ import type { Registry } from '../engine/engine.js';
 const MANIFEST_TYPES = [
   'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.image.index.v1+json',
 ].join(', ');
 
 /** GET (or HEAD) on the registry's HTTP API with its basic-auth credentials. */

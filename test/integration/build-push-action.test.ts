@@ -29,18 +29,14 @@ import {
   startRegistry,
   tempEngine,
 } from '../../scripts/engine/engine.js';
-import { startAwsStub, type AwsStub } from '../aws-stub/server.js';
+import type { AwsStub } from '../aws-stub/server.js';
+import { registryRequest, startEcrStandIn } from '../../scripts/stand-ins/ecr.js';
 import { runAction, stateEnv, type ActionRun } from './run-action.js';
 
 const BUNDLE = 'actions/build-push/dist/index.js';
 const POST = 'actions/build-push/dist/post/index.js';
 const SHA = '5f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6';
 const API_TOKEN = 'api-token-7c1f9e2b';
-const MANIFEST_TYPES = [
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.oci.image.index.v1+json',
-].join(', ');
 
 const describeEngine = engineAvailable() ? describe : describe.skip;
 
@@ -105,26 +101,13 @@ async function watchProcessList<T>(
   }
 }
 
-async function registryGet(
-  registry: Registry,
-  path: string,
-  method: 'GET' | 'HEAD' = 'GET',
-): Promise<Response> {
-  return fetch(`http://${registry.host}${path}`, {
-    method,
-    headers: {
-      authorization: `Basic ${Buffer.from(`${registry.user}:${registry.password}`).toString('base64')}`,
-      accept: MANIFEST_TYPES,
-    },
-  });
-}
 async function registryTags(registry: Registry, name: string): Promise<string[]> {
-  const res = await registryGet(registry, `/v2/${name}/tags/list`);
+  const res = await registryRequest(registry, `/v2/${name}/tags/list`);
   if (res.status === 404) return [];
   return ((await res.json()) as { tags: string[] | null }).tags ?? [];
 }
 async function registryDigest(registry: Registry, name: string, tag: string): Promise<string> {
-  const res = await registryGet(registry, `/v2/${name}/manifests/${tag}`, 'HEAD');
+  const res = await registryRequest(registry, `/v2/${name}/manifests/${tag}`, 'HEAD');
   return res.headers.get('docker-content-digest') ?? `status ${res.status}`;
 }
 
@@ -462,80 +445,15 @@ describeEngine('build-push to ECR (AWS stub + local registry)', () => {
   let context: string;
   let engine: ReturnType<typeof tempEngine>;
   let shim: { dir: string; log: string };
-  const created = new Map<string, string>();
 
   beforeAll(async () => {
     registry = await startRegistry({ user: 'AWS', password: ECR_PASSWORD });
     context = await exampleAppContext();
     engine = tempEngine();
     shim = podmanShim();
-    stub = await startAwsStub(async (call) => {
-      const name = (call.input.repositoryName ??
-        (call.input.repositoryNames as string[] | undefined)?.[0]) as string;
-      switch (call.operation) {
-        case 'GetAuthorizationToken':
-          return {
-            body: {
-              authorizationData: [
-                {
-                  authorizationToken: Buffer.from(`AWS:${ECR_PASSWORD}`).toString('base64'),
-                  proxyEndpoint: `http://${registry.host}`,
-                  expiresAt: Date.now() / 1000 + 12 * 3600,
-                },
-              ],
-            },
-          };
-        case 'DescribeRepositories':
-          return created.has(name)
-            ? {
-                body: {
-                  repositories: [{ repositoryName: name, imageTagMutability: created.get(name) }],
-                },
-              }
-            : {
-                error: {
-                  type: 'RepositoryNotFoundException',
-                  message: `The repository with name '${name}' does not exist`,
-                },
-              };
-        case 'CreateRepository':
-          created.set(name, call.input.imageTagMutability as string);
-          return {
-            body: {
-              repository: {
-                repositoryName: name,
-                imageTagMutability: call.input.imageTagMutability,
-              },
-            },
-          };
-        case 'PutLifecyclePolicy':
-          return {
-            body: { repositoryName: name, lifecyclePolicyText: call.input.lifecyclePolicyText },
-          };
-        case 'DescribeImages': {
-          // What ECR would say: the digest and size of what the registry really holds.
-          const tag = (call.input.imageIds as Array<{ imageTag: string }>)[0]?.imageTag as string;
-          const res = await registryGet(registry, `/v2/${name}/manifests/${tag}`);
-          if (res.status !== 200)
-            return { error: { type: 'ImageNotFoundException', message: `no ${name}:${tag}` } };
-          const manifest = (await res.json()) as { layers: Array<{ size: number }> };
-          return {
-            body: {
-              imageDetails: [
-                {
-                  repositoryName: name,
-                  imageDigest: res.headers.get('docker-content-digest'),
-                  imageSizeInBytes: manifest.layers.reduce((s, l) => s + l.size, 0),
-                  imageTags: [tag],
-                },
-              ],
-            },
-          };
-        }
-        default:
-          return { error: { type: 'InvalidAction', message: call.operation } };
-      }
-    });
+    // The same ECR stand-in npm start uses: tokens for the local registry, repositories it
+    // creates, DescribeImages answered from what the registry really holds.
+    stub = await startEcrStandIn(registry);
   });
 
   afterAll(async () => {

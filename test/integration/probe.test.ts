@@ -1,6 +1,6 @@
 /** The HTTP probe against real servers on loopback: every way an endpoint can answer or fail. */
 import { probe, type ProbeRequest } from '../../src/health/probe.js';
-import { closedPort, reply, startServer, type TestServer } from './servers.js';
+import { closedPort, reply, serveForEachTest } from './servers.js';
 
 const base = (url: string, extra: Partial<ProbeRequest> = {}): ProbeRequest => ({
   url: new URL(url),
@@ -12,16 +12,7 @@ const base = (url: string, extra: Partial<ProbeRequest> = {}): ProbeRequest => (
   ...extra,
 });
 
-let servers: TestServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-  servers = [];
-});
-async function serve(...args: Parameters<typeof startServer>) {
-  const s = await startServer(...args);
-  servers.push(s);
-  return s;
-}
+const serve = serveForEachTest();
 
 it('reads status and body', async () => {
   const s = await serve((_q, res) => reply(res, 200, '{"status":"ok"}'));

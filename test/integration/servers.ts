@@ -63,3 +63,19 @@ export async function closedPort(): Promise<number> {
   await s.close();
   return s.port;
 }
+
+/** `serve(...)` starts a server that is closed after the current test (jest's afterEach). */
+export function serveForEachTest(): (
+  ...args: Parameters<typeof startServer>
+) => Promise<TestServer> {
+  let servers: TestServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+    servers = [];
+  });
+  return async (...args) => {
+    const server = await startServer(...args);
+    servers.push(server);
+    return server;
+  };
+}

@@ -1,18 +1,9 @@
 /** The committed wait-healthy bundle, run as the runner runs it, against real servers. */
-import { closedPort, reply, startServer, type TestServer } from './servers.js';
+import { closedPort, reply, serveForEachTest } from './servers.js';
 import { runAction } from './run-action.js';
 
 const BUNDLE = 'actions/wait-healthy/dist/index.js';
-let servers: TestServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-  servers = [];
-});
-async function serve(...args: Parameters<typeof startServer>) {
-  const s = await startServer(...args);
-  servers.push(s);
-  return s;
-}
+const serve = serveForEachTest();
 
 it('waits for a service that turns healthy after a few requests and sets the outputs', async () => {
   const s = await serve((_q, res, n) =>
