@@ -85,6 +85,8 @@ function runBundle(
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? dir,
     RUNNER_TEMP: dir,
+    // The runners run Node 24: the AWS SDK's notice about this machine's Node 20 is not news here.
+    NODE_NO_WARNINGS: '1',
     ...files,
     ...env,
   };

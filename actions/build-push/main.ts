@@ -44,6 +44,7 @@ export async function run(): Promise<void> {
         warn: (line) => core.warning(line),
         mask: (secret) => core.setSecret(secret),
         onLeftovers: (leftovers) => core.saveState(STATE.leftovers, JSON.stringify(leftovers)),
+        section: (title, work) => core.group(title, work),
         signal: stopOnSignal.signal,
       },
     ).finally(() => stopOnSignal.dispose());

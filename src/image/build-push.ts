@@ -96,6 +96,8 @@ export interface BuildPushDeps {
   mask: (secret: string) => void;
   /** The current list of leftovers, each time it changes (before a login, after a logout). */
   onLeftovers?: (leftovers: Leftover[]) => void;
+  /** Folds the engine's output of one step in the log (core.group); by default it just runs. */
+  section?: <T>(title: string, work: () => Promise<T>) => Promise<T>;
   signal?: AbortSignal;
 }
 
@@ -253,18 +255,22 @@ export async function buildPush(
         : flavour === 'buildx'
           ? ['docker', buildxBuildArgs(plan, { ...(builder ? { builder } : {}), metadataFile })]
           : ['docker', dockerBuildArgs(plan)];
-    log(`building ${references.join(', ')} with ${flavour === 'buildx' ? 'docker buildx' : cmd}`);
-    const built = await runBuild({
-      run: deps.run,
-      cmd,
-      args,
-      env: buildEnv(plan),
-      timeoutMs: opts.buildTimeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS,
-      log,
-      secrets,
-      now: () => clock.now(),
-      ...(deps.signal ? { signal: deps.signal } : {}),
-    });
+    const section = deps.section ?? (<T>(_title: string, work: () => Promise<T>) => work());
+    const built = await section(
+      `building ${references.join(', ')} with ${flavour === 'buildx' ? 'docker buildx' : cmd}`,
+      () =>
+        runBuild({
+          run: deps.run,
+          cmd,
+          args,
+          env: buildEnv(plan),
+          timeoutMs: opts.buildTimeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS,
+          log,
+          secrets,
+          now: () => clock.now(),
+          ...(deps.signal ? { signal: deps.signal } : {}),
+        }),
+    );
     log(`built in ${formatDuration(built.durationMs)}`);
 
     // buildx pushed during the build; podman and plain docker push each tag now.
@@ -274,16 +280,17 @@ export async function buildPush(
       engineDigest = digestFromMetadata(metadataFile);
     } else {
       for (const reference of references) {
-        log(`pushing ${reference}`);
-        const digest = await pushReference({
-          run: deps.run,
-          engine: opts.engine,
-          reference,
-          ...(authFile ? { authFile } : {}),
-          workDir: opts.workDir,
-          log,
-          ...(deps.signal ? { signal: deps.signal } : {}),
-        });
+        const digest = await section(`pushing ${reference}`, () =>
+          pushReference({
+            run: deps.run,
+            engine: opts.engine,
+            reference,
+            ...(authFile ? { authFile } : {}),
+            workDir: opts.workDir,
+            log,
+            ...(deps.signal ? { signal: deps.signal } : {}),
+          }),
+        );
         engineDigest ??= digest;
       }
     }

@@ -41,6 +41,14 @@ jest.unstable_mockModule('@actions/core', () => ({
   error: (message: string, props?: { title?: string }) =>
     annotations.push({ message, ...(props?.title ? { title: props.title } : {}) }),
   setFailed: (message: string) => events.push(`failed ${message}`),
+  group: async <T>(title: string, work: () => Promise<T>): Promise<T> => {
+    events.push(`group ${title}`);
+    try {
+      return await work();
+    } finally {
+      events.push('endgroup');
+    }
+  },
   summary: {
     addRaw(text: string) {
       summary += text;

@@ -264,6 +264,29 @@ describe('ECR with podman', () => {
     ]);
   });
 
+  it('folds the engine output of the build and of each push into its own section', async () => {
+    scriptEcr();
+    const section = async <T>(title: string, work: () => Promise<T>): Promise<T> => {
+      timeline.push(`section ${title}`);
+      const result = await work();
+      timeline.push('end section');
+      return result;
+    };
+    await buildPush(options(), deps(podman(), { section }));
+    const inSections = timeline.filter((t) => /^(section|end section|podman (build|push))/.test(t));
+    expect(inSections).toEqual([
+      `section building ${HOST}/api:${SHA}, ${HOST}/api:latest with podman`,
+      'podman build',
+      'end section',
+      `section pushing ${HOST}/api:${SHA}`,
+      'podman push',
+      'end section',
+      `section pushing ${HOST}/api:latest`,
+      'podman push',
+      'end section',
+    ]);
+  });
+
   it('never puts the password or a secret build-arg value on a command line or in the log', async () => {
     scriptEcr();
     await buildPush(
