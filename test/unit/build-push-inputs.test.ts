@@ -1,20 +1,13 @@
 /** build-push inputs: tags, registry kinds, build args and the rules between inputs. */
-import { InputError } from '../../src/inputs/reader.js';
 import { MINIMAL_INPUTS, readInputs, type GithubRun } from '../../src/inputs/build-push.js';
+import { inputProblems } from './input-problems.js';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 const read = (values: Record<string, string>, github: GithubRun = {}) =>
   readInputs((name) => values[name] ?? '', github);
 
-function problemsOf(values: Record<string, string>, github: GithubRun = {}): string[] {
-  try {
-    read(values, github);
-  } catch (e) {
-    if (e instanceof InputError) return e.problems;
-    throw e;
-  }
-  throw new Error('expected an InputError');
-}
+const problemsOf = (values: Record<string, string>, github: GithubRun = {}) =>
+  inputProblems(() => read(values, github));
 
 describe('tags', () => {
   it('tags with the full SHA and latest by default; ECR when no registry is given', () => {

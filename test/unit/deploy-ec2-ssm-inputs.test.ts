@@ -5,23 +5,15 @@ import { join } from 'node:path';
 import { jest } from '@jest/globals';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import { InputError } from '../../src/inputs/reader.js';
 import { MINIMAL_INPUTS, readInputs } from '../../src/inputs/deploy-ec2-ssm.js';
 import { run } from '../../actions/deploy-ec2-ssm/main.js';
+import { inputProblems } from './input-problems.js';
 
 const ECR_IMAGE = MINIMAL_INPUTS.image;
 const read = (values: Record<string, string>) =>
   readInputs((name) => ({ ...MINIMAL_INPUTS, ...values })[name] ?? '');
 
-function problems(values: Record<string, string>): string[] {
-  try {
-    read(values);
-  } catch (e) {
-    if (e instanceof InputError) return e.problems;
-    throw e;
-  }
-  throw new Error('expected an InputError');
-}
+const problems = (values: Record<string, string>) => inputProblems(() => read(values));
 
 it('applies the documented defaults', () => {
   const inputs = read({});

@@ -1,21 +1,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InputError } from '../../src/inputs/reader.js';
 import { readInputs } from '../../src/inputs/deploy-ecs.js';
+import { inputProblems } from './input-problems.js';
 
 const read = (values: Record<string, string>) => readInputs((name) => values[name] ?? '');
 const base = { cluster: 'prod', services: 'api' };
 
-function problemsOf(values: Record<string, string>): string[] {
-  try {
-    read(values);
-  } catch (e) {
-    if (e instanceof InputError) return e.problems;
-    throw e;
-  }
-  throw new Error('expected an InputError');
-}
+const problemsOf = (values: Record<string, string>) => inputProblems(() => read(values));
 
 it('defaults to a forced new deployment, waited for up to 15 minutes', () => {
   expect(read(base)).toEqual({

@@ -1,17 +1,10 @@
-import { InputError, InputReader } from '../../src/inputs/reader.js';
+import { InputReader } from '../../src/inputs/reader.js';
 import { readInputs } from '../../src/inputs/wait-healthy.js';
+import { inputProblems } from './input-problems.js';
 
 const getter = (values: Record<string, string>) => (name: string) => values[name] ?? '';
 
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof InputError) return e.problems;
-    throw e;
-  }
-  throw new Error('expected an InputError');
-}
+const problemsOf = inputProblems;
 
 describe('InputReader', () => {
   it('names the input, the accepted forms and the bad value', () => {
