@@ -223,20 +223,22 @@ it('rejects bad input without a single AWS call', async () => {
   expect(s.calls).toHaveLength(0);
 });
 
-it('cancels the command itself when the job cancels it (SIGTERM)', async () => {
+/** Starts a deploy whose command never finishes, and signals the step once it is tracking. */
+async function signalWhileTracking(signal: NodeJS.Signals) {
   const s = (stub = await startAwsStub(scriptedSsm({ [A]: { status: 'Success' } }, 3_600_000)));
   let pid = 0;
   const running = runAction(
     MAIN,
     { ...inputs, 'instance-ids': A },
-    {
-      env: env(s),
-      onSpawn: (p) => (pid = p),
-    },
+    { env: env(s), onSpawn: (p) => (pid = p) },
   );
   await until(() => s.callsOf('ListCommandInvocations').length > 0);
-  process.kill(pid, 'SIGTERM');
-  const run = await running;
+  process.kill(pid, signal);
+  return { s, run: await running };
+}
+
+it('cancels the command itself when the job cancels it (SIGTERM)', async () => {
+  const { s, run } = await signalWhileTracking('SIGTERM');
   expect(run.code).toBe(1);
   expect(run.outputs.status).toBe('cancelled');
   expect(s.callsOf('CancelCommand').map((c) => c.input)).toEqual([{ CommandId: COMMAND }]);
@@ -244,19 +246,7 @@ it('cancels the command itself when the job cancels it (SIGTERM)', async () => {
 });
 
 it('cancels from the post step when the main step was killed while waiting', async () => {
-  const s = (stub = await startAwsStub(scriptedSsm({ [A]: { status: 'Success' } }, 3_600_000)));
-  let pid = 0;
-  const running = runAction(
-    MAIN,
-    { ...inputs, 'instance-ids': A },
-    {
-      env: env(s),
-      onSpawn: (p) => (pid = p),
-    },
-  );
-  await until(() => s.callsOf('ListCommandInvocations').length > 0);
-  process.kill(pid, 'SIGKILL');
-  const killed = await running;
+  const { s, run: killed } = await signalWhileTracking('SIGKILL');
   expect(killed.code).toBeNull();
   expect(killed.state).toEqual({ 'command-id': COMMAND, region: 'eu-west-1' });
   expect(s.callsOf('CancelCommand')).toHaveLength(0);
