@@ -46,12 +46,21 @@ log() { echo "dockerd.sh: $*" >&2; }
 
 answers() { timeout 10 docker info --format '{{.ServerVersion}}' >/dev/null 2>&1; }
 
+# alive PID: the process exists and is not a zombie (an init that is slow to reap would
+# otherwise keep a killed daemon "running").
+alive() {
+  local state
+  kill -0 "$1" 2>/dev/null || return 1
+  state="$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null)" || return 1
+  [[ "${state%% *}" != Z ]]
+}
+
 # PID from the pid file if that process is alive and really is dockerd.
 running_pid() {
   local pid
   [[ -s "$pidfile" ]] || return 1
   pid="$(<"$pidfile")"
-  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid" || return 1
   grep -qa -- dockerd "/proc/$pid/cmdline" 2>/dev/null || return 1
   echo "$pid"
 }
@@ -67,7 +76,7 @@ ensure_bridge() {
 }
 
 start() {
-  local pid deadline started
+  local pid deadline started cpid
   [[ "$(id -u)" == 0 ]] || { log "must run as root (dockerd is rootful)"; exit 1; }
   [[ -x "$bin" ]] || { log "$bin not found (apt-get install docker.io)"; exit 1; }
   command -v docker >/dev/null || { log "docker client not found (apt-get install docker.io)"; exit 1; }
@@ -88,6 +97,13 @@ start() {
   if answers; then
     log "$sock answers but its pid file is gone; stop that daemon first"
     exit 1
+  fi
+  # Stale pid files of a killed daemon: dockerd refuses to start over its own, and waits for
+  # (then gives up on) a dead supervised containerd whose pid is still in the file.
+  rm -f "$pidfile"
+  cpid="$(cat "$dir/exec/containerd/containerd.pid" 2>/dev/null || true)"
+  if [[ -n "$cpid" ]] && ! { [[ "$cpid" =~ ^[0-9]+$ ]] && alive "$cpid"; }; then
+    rm -f "$dir/exec/containerd/containerd.pid"
   fi
   ensure_bridge || { log "could not create bridge $bridge ($bridge_cidr)"; exit 1; }
   # Our own config file: a system /etc/docker/daemon.json must not leak into the test daemon.
@@ -120,10 +136,10 @@ start() {
       echo "DOCKER_HOST=$DOCKER_HOST"
       return 0
     fi
-    kill -0 "$pid" 2>/dev/null || break
+    alive "$pid" || break
     sleep 0.2
   done
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     log "no answer from $sock within ${timeout_s}s; last log lines:"
   else
     log "dockerd exited; last log lines:"
@@ -138,7 +154,7 @@ stop_pid() {
   kill "$pid" 2>/dev/null || true
   # dockerd stops its containers first (10 s grace each, in parallel).
   for ((i = 0; i < 200; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
+    alive "$pid" || break
     sleep 0.1
   done
   kill -KILL "$pid" 2>/dev/null || true
