@@ -6,6 +6,7 @@ import {
   deployEc2Ssm,
   hostSpec,
   prepareDeployCommand,
+  timeoutCoverageWarning,
   type DeployRollout,
 } from '../../src/ssm/deploy.js';
 import {
@@ -16,7 +17,7 @@ import {
 } from '../../src/ssm/report.js';
 import { awsClientConfig } from '../../src/aws.js';
 import { cancelOnSignals } from '../../src/signals.js';
-import { failWith, writeSummary } from '../shared/io.js';
+import { failWith, logUntrusted, writeSummary } from '../shared/io.js';
 import { STATE } from './state.js';
 
 export async function run(): Promise<void> {
@@ -33,6 +34,16 @@ export async function run(): Promise<void> {
     }
     // Both are checked above; only print-script may go without them.
     if (!inputs.targets || region === undefined) throw new Error('no targets or no region');
+
+    const coverage = timeoutCoverageWarning({
+      timeoutMs: inputs.timeoutMs,
+      executionTimeoutMs: inputs.executionTimeoutMs,
+      maxConcurrency: inputs.maxConcurrency,
+      ...(inputs.targets.kind === 'instances'
+        ? { instanceCount: inputs.targets.instanceIds.length }
+        : {}),
+    });
+    if (coverage) core.warning(coverage);
 
     const ssm = new SSMClient(awsClientConfig({ region }));
     const stopOnSignal = cancelOnSignals();
@@ -55,9 +66,12 @@ export async function run(): Promise<void> {
           // Saved at once: if this step is killed while waiting, the post step cancels the command.
           core.saveState(STATE.commandId, commandId);
           core.saveState(STATE.region, region);
+          core.saveState(STATE.image, inputs.spec.image);
           core.setOutput('command-id', commandId);
         },
-        log: (line) => core.info(line),
+        // Lines may quote hosts (their output, a health command's answer): no workflow command in
+        // them may run.
+        log: logUntrusted,
         signal: stopOnSignal.signal,
       });
     } finally {

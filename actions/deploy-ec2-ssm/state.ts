@@ -3,6 +3,7 @@ export const STATE = {
   /** Saved as soon as SSM accepted the command. */
   commandId: 'command-id',
   region: 'region',
+  image: 'image',
   /** 'true' once the main step stopped following the command on its own (cancelling it if needed). */
   finished: 'finished',
 } as const;

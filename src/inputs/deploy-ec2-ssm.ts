@@ -237,6 +237,7 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
     keepImages,
     // Give up waiting for another deploy's lock while there is still time to say so.
     lockTimeoutSeconds: Math.max(0, Math.floor((executionTimeoutMs - scriptNeedsMs) / 1000)),
+    executionTimeoutSeconds: Math.ceil(executionTimeoutMs / 1000),
   };
   return {
     spec,

@@ -4,18 +4,21 @@
  * deployed, rolled back to the previous image, or failed.
  */
 import type { SSMClient } from '@aws-sdk/client-ssm';
+import { formatDuration } from '../duration.js';
 import type { Clock } from '../poll.js';
+import { invocationState } from './statuses.js';
 import { waitForAgents } from './agents.js';
 import { renderDeployScript } from './remote-script.js';
 import { parseDeployResult, type DeployOutcome, type DeployResult } from './result.js';
 import {
   runCommand,
+  snapshotInvocations,
   type CommandOutputOptions,
   type InvocationReport,
   type RunCommandResult,
 } from './run-command.js';
 import { MAX_COMMANDS_BYTES, utf8Bytes, wrapForRunShellScript } from './shell-wrapper.js';
-import type { DeploySpec } from './spec.js';
+import { DEFAULT_STATE_DIR, type DeploySpec } from './spec.js';
 import type { RolloutTargets } from './targets.js';
 
 export interface DeployCommand {
@@ -36,7 +39,7 @@ export function hostSpec(spec: DeploySpec, region: string | undefined): DeploySp
 /** Render and wrap the host script; throws when it is larger than SSM accepts. */
 export function prepareDeployCommand(spec: DeploySpec): DeployCommand {
   const script = renderDeployScript(spec);
-  const commands = wrapForRunShellScript(script);
+  const commands = wrapForRunShellScript(script, spec.stateDir ?? DEFAULT_STATE_DIR);
   const bytes = utf8Bytes(commands);
   if (bytes > MAX_COMMANDS_BYTES) {
     throw new Error(
@@ -93,6 +96,11 @@ export interface InstanceOutcome {
   outputTail?: string;
   /** SSM kept only the start of the output. */
   truncated: boolean;
+  /**
+   * The last step the host reported (its latest `==>` line) when it gave no result: where a
+   * cancelled or timed-out host was when the action stopped following it.
+   */
+  lastStep?: string;
 }
 
 export type RolloutStatus = 'succeeded' | 'failed' | 'timed-out' | 'cancelled';
@@ -198,6 +206,14 @@ function rolloutOf(
     status = 'failed';
     reason = `no instance matched the targets (SSM: ${run.commandStatus ?? 'no invocation'})`;
   } else status = failed > 0 ? 'failed' : 'succeeded';
+  if (status === 'timed-out' || status === 'cancelled') {
+    // Started: its output shows a step, or SSM still has it running.
+    const midDeploy = instances.filter(
+      (i) => i.result === undefined && (i.lastStep !== undefined || i.status === 'InProgress'),
+    ).length;
+    if (midDeploy > 0)
+      reason = `${reason ?? status}; ${midDeploy} host(s) were mid-deploy: ${DETACHED_NOTE}. Hosts that had not started were cancelled.`;
+  }
   return {
     ...base,
     status,
@@ -213,8 +229,10 @@ function rolloutOf(
 }
 
 export function instanceOutcome(inv: InvocationReport, image: string): InstanceOutcome {
-  const parsed: DeployResult | undefined =
-    parseDeployResult(inv.stdout ?? '') ?? parseDeployResult(inv.stderr ?? '');
+  // stderr holds only the result line; stdout has it last, unless SSM cut stdout short.
+  const sources = inv.truncated ? [inv.stderr, inv.stdout] : [inv.stdout, inv.stderr];
+  let parsed: DeployResult | undefined;
+  for (const text of sources) parsed ??= parseDeployResult(text ?? '');
   const outcome: InstanceOutcome = {
     instanceId: inv.instanceId,
     status: inv.state.key,
@@ -227,6 +245,10 @@ export function instanceOutcome(inv: InvocationReport, image: string): InstanceO
   if (parsed) outcome.result = parsed.outcome;
   if (parsed?.previousImage) outcome.previousImage = parsed.previousImage;
   if (parsed?.reason) outcome.reason = parsed.reason;
+  if (!parsed) {
+    const step = lastStepOf(inv.stdout ?? '');
+    if (step) outcome.lastStep = step;
+  }
   if (inv.durationMs !== undefined) outcome.durationMs = inv.durationMs;
   if (!inv.state.succeeded) {
     const tail = tailOf(inv);
@@ -242,24 +264,82 @@ export function describeInstanceFailure(o: InstanceOutcome): string {
   if (o.reason) parts.push(o.reason);
   if (o.result === 'rolled-back')
     parts.push(`rolled back: ${o.previousImage ?? 'the previous image'} runs again`);
+  else if (o.result === 'rejected')
+    parts.push(
+      `rejected as a candidate: ${o.previousImage ?? 'the previous container'} kept serving throughout`,
+    );
   else if (o.result === 'failed-no-previous')
     parts.push('no previous container to roll back to: nothing runs');
   else if (o.result === undefined && o.status !== 'Success' && isNotRun(o.status))
     parts.push('nothing was changed on it');
+  else if (o.result === undefined && o.lastStep)
+    parts.push(`last seen: ${o.lastStep}; ${DETACHED_NOTE}`);
+  // The script surely started: SSM still runs it, or killed it at execution-timeout.
+  else if (o.result === undefined && ['InProgress', 'ExecutionTimedOut'].includes(o.status))
+    parts.push(DETACHED_NOTE);
   else if (o.result === undefined) parts.push('no result line: state of the host unknown');
   if (o.truncated) parts.push('SSM truncated its output');
   return parts.join('; ');
 }
 
-/** Instances the script never started on. */
+/** Where each host of a cancelled command is: its result if it has one, else its last step. */
+export async function readCancelledHosts(
+  ssm: SSMClient,
+  commandId: string,
+  image: string,
+): Promise<InstanceOutcome[]> {
+  return (await snapshotInvocations(ssm, commandId)).map((inv) => instanceOutcome(inv, image));
+}
+
+/** The text of the last progress line (`==> 12:00:01 stopping ...`) of a host's output. */
+export function lastStepOf(stdout: string): string | undefined {
+  const steps = [...stdout.matchAll(/^==> \d\d:\d\d:\d\d (.+)$/gm)];
+  return steps.at(-1)?.[1]?.slice(0, 200);
+}
+
+/** What a host whose launcher was stopped mid-deploy does next: the promise, in words. */
+export const DETACHED_NOTE =
+  'the deploy goes on detached on the host and ends on the new version or the previous one within execution-timeout';
+
+/** Instances the script never started on (the `ran: false` rows of the status table). */
 function isNotRun(status: string): boolean {
-  return [
-    'Undeliverable',
-    'Terminated',
-    'InvalidPlatform',
-    'AccessDenied',
-    'DeliveryTimedOut',
-  ].includes(status);
+  return !invocationState(status).ran;
+}
+
+/**
+ * How many waves SSM needs for `instanceCount` instances at `maxConcurrency` (a number or a
+ * percentage); undefined when it cannot be told (a number of instances unknown for tag targets).
+ */
+export function rolloutWaves(maxConcurrency: string, instanceCount?: number): number | undefined {
+  const percent = /^(\d+)%$/.exec(maxConcurrency);
+  if (percent) {
+    const pct = Math.max(1, Number(percent[1]));
+    if (instanceCount === undefined) return Math.ceil(100 / pct);
+    return Math.ceil(instanceCount / Math.max(1, Math.floor((instanceCount * pct) / 100)));
+  }
+  if (instanceCount === undefined) return undefined;
+  return Math.ceil(instanceCount / Math.max(1, Number(maxConcurrency)));
+}
+
+/**
+ * A warning when `timeout` cannot cover the waves `max-concurrency` implies, each as long as
+ * `execution-timeout` at worst. Only a warning: how SSM rounds percentages is not documented.
+ */
+export function timeoutCoverageWarning(opts: {
+  timeoutMs: number;
+  executionTimeoutMs: number;
+  maxConcurrency: string;
+  instanceCount?: number;
+}): string | undefined {
+  const waves = rolloutWaves(opts.maxConcurrency, opts.instanceCount);
+  if (waves === undefined || waves * opts.executionTimeoutMs <= opts.timeoutMs) return undefined;
+  const of = opts.instanceCount === undefined ? '' : ` of ${opts.instanceCount} instances`;
+  return (
+    `timeout (${formatDuration(opts.timeoutMs)}) may not cover the rollout: max-concurrency ${opts.maxConcurrency}${of} ` +
+    `means ${waves} waves, and ${waves} × execution-timeout (${formatDuration(opts.executionTimeoutMs)}) = ` +
+    `${formatDuration(waves * opts.executionTimeoutMs)}. Hosts of the last waves would be cancelled before they start; ` +
+    'raise timeout or max-concurrency.'
+  );
 }
 
 function tailOf(inv: InvocationReport): string | undefined {

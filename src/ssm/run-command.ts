@@ -112,6 +112,8 @@ export const TRUNCATION_MARK = '--output truncated--';
 export const MIN_DELIVERY_TIMEOUT_S = 30;
 export const MAX_DELIVERY_TIMEOUT_S = 2_592_000;
 const PAGE_SIZE = 50;
+/** After a cancel, how long the outputs of started instances are read (the runner gives ~7.5 s). */
+const LAST_LOOK_MS = 4_000;
 
 export function consoleUrl(region: string, commandId: string): string {
   return `https://${region}.console.aws.amazon.com/systems-manager/run-command/${encodeURIComponent(commandId)}?region=${region}`;
@@ -292,9 +294,19 @@ export async function trackCommand(
   progress.say(`${why}; cancelling command ${commandId}`);
   const cancel = await cancelCommand(opts.ssm, commandId);
   if (cancel.error) progress.say(`could not cancel command ${commandId}: ${cancel.error}`);
-  // One last look, so the report says where each instance was when we stopped.
+  // One last look, so the report says where each instance was when we stopped, with the output
+  // so far of those that had started (it tells how far each got), read for a few seconds at most.
   try {
     await observe();
+    const started = new Set(
+      [...reports.values()]
+        .filter((r) => r.state.ran && r.stdout === undefined)
+        .map((r) => r.instanceId),
+    );
+    await Promise.race([
+      readOutputs({ ...opts, onInstanceDone: undefined }, commandId, reports, started),
+      clock.sleep(LAST_LOOK_MS),
+    ]);
   } catch {
     /* the report keeps the statuses of the last poll */
   }
@@ -312,6 +324,42 @@ export async function cancelCommand(
   } catch (error) {
     return { error: `${awsErrorName(error)}: ${(error as Error).message}` };
   }
+}
+
+/**
+ * Every invocation of a command as it stands now, with the output so far of up to `maxReads` of
+ * those that started: where each host is, for a report after the command was cancelled.
+ */
+export async function snapshotInvocations(
+  ssm: SSMClient,
+  commandId: string,
+  maxReads = 50,
+): Promise<InvocationReport[]> {
+  const reports = (await listInvocations(ssm, commandId))
+    .filter((inv) => inv.InstanceId)
+    .map((inv): InvocationReport => ({
+      instanceId: inv.InstanceId as string,
+      state: invocationState(inv.Status, inv.StatusDetails),
+      truncated: false,
+    }))
+    .sort((a, b) => a.instanceId.localeCompare(b.instanceId));
+  await Promise.all(
+    reports
+      .filter((r) => r.state.ran)
+      .slice(0, maxReads)
+      .map(async (r) => {
+        try {
+          const out = await ssm.send(
+            new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: r.instanceId }),
+          );
+          r.stdout = out.StandardOutputContent ?? '';
+          r.stderr = out.StandardErrorContent ?? '';
+        } catch (error) {
+          r.readError = `${awsErrorName(error)}: ${(error as Error).message}`;
+        }
+      }),
+  );
+  return reports;
 }
 
 async function listInvocations(ssm: SSMClient, commandId: string) {

@@ -41,10 +41,15 @@ export interface DeploySpec {
   stopTimeoutSeconds: number;
   /** Images of the deployed repository kept on the host, newest first, the running one included. */
   keepImages: number;
-  /** The host-wide lock that keeps two deploys from interleaving. */
-  lockFile?: string;
+  /**
+   * Root-only directory on the host for the lock, the env-file while it exists, the script's copy
+   * and the logs and results of the last deploys.
+   */
+  stateDir?: string;
   /** How long a deploy waits for another one on the same host before giving up. */
   lockTimeoutSeconds?: number;
+  /** The deploy on each host ends, on the new version or the old one, within this many seconds. */
+  executionTimeoutSeconds?: number;
 }
 
 export const DEFAULT_ENGINE: Engine = 'docker';
@@ -55,8 +60,12 @@ export const DEFAULT_RESTART_POLICY = 'unless-stopped';
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 60;
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
 export const DEFAULT_KEEP_IMAGES = 3;
-/** /var/lock is the FHS place for lock files (a tmpfs, /run/lock, on systemd hosts). */
-export const DEFAULT_LOCK_FILE = '/var/lock/shipyard-deploy.lock';
+/**
+ * Under /run: only root can create it there (unlike world-writable /var/lock or /tmp), and it is a
+ * tmpfs, so an env-file that a power cut left behind does not survive the reboot.
+ */
+export const DEFAULT_STATE_DIR = '/run/shipyard';
+export const DEFAULT_EXECUTION_TIMEOUT_SECONDS = 300;
 export const DEFAULT_LOCK_TIMEOUT_SECONDS = 300;
 
 /** Docker's container name grammar (podman accepts the same). */
@@ -409,9 +418,8 @@ export function deploySpecProblems(spec: DeploySpec): string[] {
     if (spec.healthCmd.trim() === '') problems.push('health command is empty');
     noNul('the health command', spec.healthCmd);
   }
-  if (spec.lockFile !== undefined && !spec.lockFile.startsWith('/'))
-    problems.push(`lock file '${spec.lockFile}' must be an absolute path`);
-  if (spec.lockFile !== undefined) noNul('the lock file path', spec.lockFile);
+  if (spec.stateDir !== undefined && !/^\/[^\0]*[^/]$/.test(spec.stateDir))
+    problems.push(`state directory '${spec.stateDir}' must be an absolute path, not /`);
 
   const whole = (what: string, n: number | undefined, min: number, max: number) => {
     if (n !== undefined && !(Number.isInteger(n) && n >= min && n <= max))
@@ -421,5 +429,6 @@ export function deploySpecProblems(spec: DeploySpec): string[] {
   whole('stop timeout (seconds)', spec.stopTimeoutSeconds, 0, 3_600);
   whole('keep-images', spec.keepImages, 1, 1_000);
   whole('lock timeout (seconds)', spec.lockTimeoutSeconds, 0, 86_400);
+  whole('execution timeout (seconds)', spec.executionTimeoutSeconds, 1, 172_800);
   return problems;
 }

@@ -45,6 +45,7 @@ it('applies the documented defaults', () => {
     stopTimeoutSeconds: 10,
     keepImages: 3,
     lockTimeoutSeconds: 190, // 300 s of execution minus 60 + 2 * 10 + 30
+    executionTimeoutSeconds: 300,
   });
 });
 

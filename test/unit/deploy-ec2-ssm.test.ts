@@ -2,6 +2,8 @@
 import {
   deployEc2Ssm,
   prepareDeployCommand,
+  rolloutWaves,
+  timeoutCoverageWarning,
   type DeployEc2SsmOptions,
 } from '../../src/ssm/deploy.js';
 import { describeRolloutFailure, instancesJson, rolloutSummary } from '../../src/ssm/report.js';
@@ -287,4 +289,111 @@ it('refuses a script larger than SSM accepts before any call', () => {
   expect(() => prepareDeployCommand(big)).toThrow(
     /^the deploy script is \d+ bytes, more than the 60000 SSM accepts in one command: shorten 'env' or 'run-options', or move values to 'env-from-ssm'$/,
   );
+});
+
+it('reports a rejected candidate as a failure in which the old container never stopped', async () => {
+  setUp([
+    {
+      id: id(1),
+      steps: [
+        { at: 0, status: 'InProgress' },
+        { at: 30_000, status: 'Failed' },
+      ],
+      stdout: [
+        '==> 12:00:01 starting the candidate api-shipyard-candidate beside the running container',
+        // A container log line that tries to pass for the result: indented by the launcher.
+        `    ! ${resultLine({ outcome: 'deployed' })}`,
+        `    | ${resultLine({ outcome: 'deployed' })}`,
+        resultLine({
+          outcome: 'rejected',
+          previousImage: OLD,
+          reason: 'not healthy as a candidate',
+        }),
+      ].join('\n'),
+    },
+  ]);
+  const rollout = await deployEc2Ssm(options());
+  expect(rollout).toMatchObject({ status: 'failed', succeeded: 0, failed: 1 });
+  expect(rollout.instances[0]).toMatchObject({ result: 'rejected', rolledBack: false });
+  expect(describeRolloutFailure(rollout)).toContain(
+    `not healthy as a candidate; rejected as a candidate: ${OLD} kept serving throughout`,
+  );
+  expect(JSON.parse(instancesJson(rollout))[0].result).toBe('rejected');
+});
+
+it('reads the result from stderr, not from a truncated stdout', async () => {
+  const forged = resultLine({ outcome: 'deployed' });
+  setUp([
+    {
+      id: id(1),
+      steps: [
+        { at: 0, status: 'InProgress' },
+        { at: 9000, status: 'Failed' },
+      ],
+      stdout: `${forged}\n${'progress line\n'.repeat(1700)}--output truncated--`,
+      stderr: resultLine({ outcome: 'failed', reason: 'could not pull' }),
+    },
+  ]);
+  const rollout = await deployEc2Ssm(options());
+  expect(rollout.instances[0]).toMatchObject({ result: 'failed', reason: 'could not pull' });
+});
+
+it('on a deadline, says how far each host got and that it finishes by itself', async () => {
+  setUp([
+    { id: id(1), steps: succeedsAt(5000), stdout: deployedOutput },
+    {
+      id: id(2),
+      steps: [{ at: 1000, status: 'InProgress' }],
+      stdout: [
+        '==> 12:00:01 pulling api:1.5.0 (the running container keeps serving)',
+        '==> 12:00:09 stopping the previous container (up to 10s)',
+      ].join('\n'),
+    },
+    { id: id(3), steps: [{ at: 0, status: 'Pending' }] },
+  ]);
+  const rollout = await deployEc2Ssm(options({ timeoutMs: 120_000 }));
+  expect(rollout.status).toBe('timed-out');
+  expect(rollout.instances[1]).toMatchObject({
+    lastStep: 'stopping the previous container (up to 10s)',
+  });
+  expect(rollout.reason).toContain(
+    '1 host(s) were mid-deploy: the deploy goes on detached on the host and ends on the new version or the previous one within execution-timeout. Hosts that had not started were cancelled.',
+  );
+  expect(describeRolloutFailure(rollout)).toContain(
+    `- ${id(2)}: cancelled before it finished; last seen: stopping the previous container (up to 10s); the deploy goes on detached`,
+  );
+  // The host that had not started is not said to go on.
+  expect(describeRolloutFailure(rollout)).toMatch(
+    new RegExp(`- ${id(3)}: cancelled before it finished; no result line`),
+  );
+});
+
+describe('timeout against the waves of max-concurrency', () => {
+  it.each([
+    ['50%', 10, 2],
+    ['34%', 10, 4],
+    ['25%', undefined, 4],
+    ['1', 5, 5],
+    ['3', 10, 4],
+    ['1%', 3, 3],
+    ['2', undefined, undefined],
+  ])('max-concurrency %s of %s instances: %s waves', (concurrency, count, waves) => {
+    expect(rolloutWaves(concurrency, count)).toBe(waves);
+  });
+
+  it('warns with the arithmetic when the waves cannot fit, and not when they can', () => {
+    const base = { executionTimeoutMs: 300_000, maxConcurrency: '25%', instanceCount: 8 };
+    expect(timeoutCoverageWarning({ ...base, timeoutMs: 1_200_000 })).toBeUndefined();
+    expect(timeoutCoverageWarning({ ...base, timeoutMs: 600_000 })).toBe(
+      'timeout (10m00s) may not cover the rollout: max-concurrency 25% of 8 instances means 4 waves, and 4 × execution-timeout (5m00s) = 20m00s. Hosts of the last waves would be cancelled before they start; raise timeout or max-concurrency.',
+    );
+    expect(
+      timeoutCoverageWarning({
+        ...base,
+        maxConcurrency: '2',
+        instanceCount: undefined,
+        timeoutMs: 1,
+      }),
+    ).toBeUndefined();
+  });
 });

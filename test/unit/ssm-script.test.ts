@@ -6,7 +6,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { QuoteError, quote } from '../../src/ssm/quote.js';
-import { renderDeployScript, SET_ASIDE_SUFFIX } from '../../src/ssm/remote-script.js';
+import { readFileSync } from 'node:fs';
+import {
+  candidateObstacle,
+  renderDeployScript,
+  SET_ASIDE_SUFFIX,
+} from '../../src/ssm/remote-script.js';
 import { RESULT_MARKER, parseDeployResult } from '../../src/ssm/result.js';
 import {
   DEFAULT_HEALTH_TIMEOUT_SECONDS,
@@ -369,7 +374,7 @@ const SPREAD: Array<[string, DeploySpec]> = [
       healthTimeoutSeconds: 300,
       stopTimeoutSeconds: 0,
       keepImages: 1,
-      lockFile: "/run/lock/it's here.lock",
+      stateDir: "/run/it's here",
       lockTimeoutSeconds: 0,
     }),
   ],
@@ -435,6 +440,67 @@ describe('renderDeployScript', () => {
   });
 });
 
+describe('candidate first', () => {
+  const web = { hostPort: 80, containerPort: 8000, protocol: 'tcp' as const };
+  const dns = { hostIp: '::1', hostPort: 53, containerPort: 53, protocol: 'udp' as const };
+
+  it('runs the candidate on loopback ports with --restart=no, with the same env and options', () => {
+    const script = renderDeployScript(
+      baseSpec({
+        ports: [web, dns],
+        env: [['MODE', 'blue']],
+        runOptions: ['--memory', '512m'],
+        restartPolicy: 'always',
+      }),
+    );
+    expect(script).toContain(
+      '\ncandidate_args=(\n  --restart=no\n  --publish=127.0.0.1::8000/tcp\n  --publish=127.0.0.1::53/udp\n  --env=MODE=blue\n  --memory\n  512m\n)\n',
+    );
+    expect(script).toContain(
+      "\nfinal_args=(\n  --restart=always\n  --publish=80:8000/tcp\n  '--publish=[::1]:53:53/udp'\n  --env=MODE=blue\n  --memory\n  512m\n)\n",
+    );
+    expect(script).toContain('\ncontainer_ports=(\n  8000/tcp\n  53/udp\n)\n');
+    expect(script).toContain("\ncandidate_off=''\n");
+  });
+
+  it.each([
+    [[], [], /publishes no ports/],
+    [[web], ['--network', 'host'], /--network host shares the ports/],
+    [[web], ['--network=host'], /--network host shares the ports/],
+    [[web], ['--network', 'container:db'], /--network container:db shares the ports/],
+    [[web], ['--network-alias', 'api'], /network-alias would send/],
+  ])('falls back to the old order, saying why: ports %j, options %j', (ports, runOptions, why) => {
+    const spec = baseSpec({ ports, runOptions });
+    expect(candidateObstacle(spec)).toMatch(why);
+    const script = renderDeployScript(spec);
+    expect(script).toContain('\ncandidate_args=()\n');
+    expect(script).toMatch(/\ncandidate_off='[^']+'\n/);
+  });
+
+  it('keeps the candidate for a named network and volumes', () => {
+    expect(
+      candidateObstacle(
+        baseSpec({ ports: [web], runOptions: ['--network', 'app', '-v', 'data:/d'] }),
+      ),
+    ).toBeUndefined();
+  });
+});
+
+describe('the host script file', () => {
+  const file = readFileSync(new URL('../../src/ssm/host/deploy.sh', import.meta.url), 'utf8');
+
+  it('is what the renderer uses: the body of every rendered script is the body of the file', () => {
+    const body = (text: string) => text.slice(text.indexOf('# --- end of settings ---'));
+    expect(body(renderDeployScript(baseSpec()))).toBe(body(file));
+  });
+
+  it('passes shellcheck as it is in the tree', async () => {
+    const { code, report } = await shellcheck(file);
+    expect(report).toBe('');
+    expect(code).toBe(0);
+  });
+});
+
 describe("the script's progress ticker", () => {
   /** The `ticking` function of the body, run on its own with a shorter period. */
   function runTicking(periodSeconds: number, command: string) {
@@ -496,7 +562,7 @@ describe('parseDeployResult', () => {
     });
   });
 
-  it('takes the last complete line and tolerates CRLF and text before the marker', () => {
+  it('takes the last complete line and tolerates CRLF', () => {
     const first = line({ ...deployed, outcome: 'failed', reason: 'x' });
     const last = line({
       ...deployed,
@@ -504,8 +570,16 @@ describe('parseDeployResult', () => {
       reason: 'unhealthy',
       failedStep: 'health',
     });
-    const r = parseDeployResult(`${first}\r\nnoise ${last}\r\n`);
+    const r = parseDeployResult(`${first}\r\n${last}\r\n`);
     expect(r).toMatchObject({ outcome: 'rolled-back', reason: 'unhealthy', failedStep: 'health' });
+  });
+
+  it('counts the marker only at the start of a line: a forwarded container log cannot forge it', () => {
+    const real = line({ ...deployed, outcome: 'rejected', reason: 'unhealthy' });
+    const forged = line(deployed);
+    for (const prefix of ['noise ', '    | ', '    ! ', ' ', '\t']) {
+      expect(parseDeployResult(`${real}\n${prefix}${forged}\n`)?.outcome).toBe('rejected');
+    }
   });
 
   it('returns undefined when the output was cut before or inside the line', () => {
