@@ -12,10 +12,12 @@ import {
 import {
   describeRolloutFailure,
   instancesJson,
+  outdatedWarning,
   printedScriptSummary,
   rolloutSummary,
 } from '../../src/ssm/report.js';
 import { awsClientConfig } from '../../src/aws.js';
+import { hostAccessOptions, type DeploySpec } from '../../src/ssm/spec.js';
 import { cancelOnSignals } from '../../src/signals.js';
 import { failWith, logUntrusted, writeSummary } from '../shared/io.js';
 import { STATE } from './state.js';
@@ -44,15 +46,21 @@ export async function run(): Promise<void> {
         : {}),
     });
     if (coverage) core.warning(coverage);
+    const hostAccess = hostAccessOptions(inputs.spec.runOptions);
+    if (hostAccess.length > 0)
+      core.warning(
+        `allow-host-access: true lets these run-options give the container its host: ${hostAccess.join(', ')}`,
+      );
 
     const ssm = new SSMClient(awsClientConfig({ region }));
     const stopOnSignal = cancelOnSignals();
+    const sent: string[] = [];
     let rollout: DeployRollout;
     try {
       rollout = await deployEc2Ssm({
         ssm,
         region,
-        spec: inputs.spec,
+        spec: withRunId(inputs.spec),
         targets: inputs.targets,
         documentName: inputs.documentName,
         maxConcurrency: inputs.maxConcurrency,
@@ -61,13 +69,16 @@ export async function run(): Promise<void> {
         timeoutMs: inputs.timeoutMs,
         executionTimeoutMs: inputs.executionTimeoutMs,
         waitForAgentMs: inputs.waitForAgentMs,
+        skipOffline: inputs.skipOffline,
         output: inputs.output,
         onSent: (commandId) => {
-          // Saved at once: if this step is killed while waiting, the post step cancels the command.
-          core.saveState(STATE.commandId, commandId);
+          // Saved at once: if this step is killed while waiting, the post step cancels them all.
+          sent.push(commandId);
+          core.saveState(STATE.commandId, sent[0]);
+          core.saveState(STATE.commandIds, JSON.stringify(sent));
           core.saveState(STATE.region, region);
           core.saveState(STATE.image, inputs.spec.image);
-          core.setOutput('command-id', commandId);
+          core.setOutput('command-id', sent[0]);
         },
         // Lines may quote hosts (their output, a health command's answer): no workflow command in
         // them may run.
@@ -80,11 +91,15 @@ export async function run(): Promise<void> {
     core.saveState(STATE.finished, 'true');
 
     core.setOutput('command-id', rollout.commandId ?? '');
+    core.setOutput('command-ids', JSON.stringify(sent));
     core.setOutput('status', rollout.status);
+    core.setOutput('skipped', String(rollout.skipped ?? 0));
     core.setOutput('instances', instancesJson(rollout));
     core.setOutput('succeeded', String(rollout.succeeded));
     core.setOutput('failed', String(rollout.failed));
     await writeSummary(rolloutSummary(rollout));
+    const outdated = outdatedWarning(rollout);
+    if (outdated) core.warning(outdated);
     if (rollout.status === 'succeeded')
       core.info(`deployed ${inputs.spec.image} to ${rollout.succeeded} instances`);
     else core.setFailed(describeRolloutFailure(rollout));
@@ -109,6 +124,15 @@ async function resolveRegion(inputs: DeployEc2SsmInputs): Promise<string | undef
   throw new Error(
     "input 'region' is required: the job has no AWS region (AWS_REGION) and the image is not in ECR",
   );
+}
+
+/**
+ * The run's id goes to the hosts with the deploy: GITHUB_RUN_ID only grows, so a host can refuse a
+ * queued older run that would deploy over a newer one.
+ */
+function withRunId(spec: DeploySpec): DeploySpec {
+  const runId = process.env.GITHUB_RUN_ID ?? '';
+  return /^\d{1,18}$/.test(runId) ? { ...spec, runId } : spec;
 }
 
 /**

@@ -18,13 +18,29 @@ async function post(): Promise<void> {
   const commandId = core.getState(STATE.commandId);
   if (commandId === '' || core.getState(STATE.finished) === 'true') return;
   const region = core.getState(STATE.region);
-  core.info(`the deploy step stopped while command ${commandId} was running: cancelling it`);
   const ssm = new SSMClient(awsClientConfig(region ? { region } : {}));
+  for (const id of commandIdsOf(commandId, core.getState(STATE.commandIds)))
+    await cancelAndReport(ssm, id, core.getState(STATE.image));
+}
+
+function commandIdsOf(first: string, list: string): string[] {
+  try {
+    const ids = JSON.parse(list) as unknown;
+    if (Array.isArray(ids) && ids.every((id) => typeof id === 'string') && ids.length > 0)
+      return ids as string[];
+  } catch {
+    /* an older state: the first command only */
+  }
+  return [first];
+}
+
+async function cancelAndReport(ssm: SSMClient, commandId: string, image: string): Promise<void> {
+  core.info(`the deploy step stopped while command ${commandId} was running: cancelling it`);
   const { error } = await cancelCommand(ssm, commandId);
   if (error) core.warning(`could not cancel command ${commandId}: ${error}`);
   else core.info(`cancelled command ${commandId}: hosts that had not started will not`);
   try {
-    const hosts = await readCancelledHosts(ssm, commandId, core.getState(STATE.image));
+    const hosts = await readCancelledHosts(ssm, commandId, image);
     for (const h of hosts)
       logUntrusted(
         `${h.instanceId}: ${h.succeeded ? `deployed ${h.newImage ?? ''}` : describeInstanceFailure(h)}`,

@@ -5,9 +5,9 @@
  */
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { formatDuration } from '../duration.js';
-import type { Clock } from '../poll.js';
+import { systemClock, type Clock } from '../poll.js';
 import { invocationState } from './statuses.js';
-import { waitForAgents } from './agents.js';
+import { describeOffline, waitForAgents, type NotOnline } from './agents.js';
 import { renderDeployScript } from './remote-script.js';
 import { parseDeployResult, type DeployOutcome, type DeployResult } from './result.js';
 import {
@@ -15,6 +15,7 @@ import {
   snapshotInvocations,
   type CommandOutputOptions,
   type InvocationReport,
+  type RunCommandOptions,
   type RunCommandResult,
 } from './run-command.js';
 import { MAX_COMMANDS_BYTES, utf8Bytes, wrapForRunShellScript } from './shell-wrapper.js';
@@ -66,6 +67,8 @@ export interface DeployEc2SsmOptions {
   executionTimeoutMs: number;
   /** Deadline for the SSM agents to be Online before sending; 0 skips the check. */
   waitForAgentMs: number;
+  /** Instances whose agent is offline are skipped either way; true makes that a success. */
+  skipOffline?: boolean;
   output?: CommandOutputOptions;
   onSent?: (commandId: string) => void;
   log?: (line: string) => void;
@@ -84,8 +87,8 @@ export interface InstanceOutcome {
   /** That status in words. */
   statusWords: string;
   succeeded: boolean;
-  /** What the host script reported; undefined when it printed no result line. */
-  result?: DeployOutcome;
+  /** What the host script reported (or `skipped`: nothing was sent); undefined without a result. */
+  result?: DeployOutcome | 'skipped';
   previousImage?: string;
   newImage?: string;
   rolledBack: boolean;
@@ -103,16 +106,24 @@ export interface InstanceOutcome {
   lastStep?: string;
 }
 
-export type RolloutStatus = 'succeeded' | 'failed' | 'timed-out' | 'cancelled';
+/** partial: every reached host deployed, but offline ones were skipped (a failure unless skip-offline). */
+export type RolloutStatus = 'succeeded' | 'partial' | 'failed' | 'timed-out' | 'cancelled';
 
 export interface DeployRollout {
   status: RolloutStatus;
   region: string;
   commandId?: string;
+  /** Every command sent, when there were several. */
+  commandIds?: string[];
   consoleUrl?: string;
   /** Sorted by instance ID. */
   instances: InstanceOutcome[];
+  /** Hosts on the new image. */
   succeeded: number;
+  /** Hosts a newer workflow run had deployed to: nothing applied, not a failure. */
+  outdated: number;
+  /** Hosts whose SSM agent was offline: nothing sent to them. */
+  skipped?: number;
   failed: number;
   /** Why the rollout as a whole did not succeed, beyond the failed instances. */
   reason?: string;
@@ -133,6 +144,8 @@ export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRol
   const base = { region: opts.region, ...(fullOutput ? { fullOutput } : {}) };
 
   let agentsMs = 0;
+  let targets = opts.targets;
+  let offline: NotOnline[] = [];
   if (opts.waitForAgentMs > 0) {
     const agents = await waitForAgents({
       ssm: opts.ssm,
@@ -152,6 +165,7 @@ export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRol
         status: cancelled ? 'cancelled' : 'failed',
         instances: [],
         succeeded: 0,
+        outdated: 0,
         failed: 0,
         reason: cancelled
           ? 'the workflow was cancelled before the command was sent'
@@ -159,12 +173,22 @@ export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRol
         elapsedMs: agentsMs,
       };
     }
+    // Instances whose agent has long been offline would hold the rollout until its deadline:
+    // they are skipped, and the online ones get the command by ID.
+    if (agents.offline.length > 0) {
+      offline = agents.offline;
+      targets = { kind: 'instances', instanceIds: agents.instanceIds };
+      log(
+        `skipping ${offline.length} instance(s) whose SSM agent is offline: ${offline.map(describeOffline).join(', ')}; ` +
+          `sending to the ${agents.instanceIds.length} online instance(s) by ID`,
+      );
+    }
   }
 
-  const run = await runCommand({
+  const run = await runInChunks({
     ssm: opts.ssm,
     region: opts.region,
-    targets: opts.targets,
+    targets,
     documentName: opts.documentName,
     commands,
     executionTimeoutSeconds: Math.ceil(opts.executionTimeoutMs / 1000),
@@ -185,7 +209,93 @@ export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRol
     intervalMs: opts.intervalMs,
     maxIntervalMs: opts.maxIntervalMs,
   });
-  return rolloutOf(run, spec.image, base, agentsMs);
+  const rollout = rolloutOf(run, spec.image, base, agentsMs);
+  return withSkipped(rollout, offline, spec.image, opts.skipOffline === true);
+}
+
+/** SendCommand takes at most 50 instance IDs. */
+const IDS_PER_COMMAND = 50;
+
+/**
+ * Send to more than 50 instance IDs as one command per 50, one after the other, so that
+ * max-concurrency holds within each and max-errors across all: each command may fail only as
+ * many hosts as are left of the budget, and no command is sent once it is spent.
+ */
+async function runInChunks(opts: RunCommandOptions): Promise<RunCommandResult> {
+  if (opts.targets.kind !== 'instances' || opts.targets.instanceIds.length <= IDS_PER_COMMAND)
+    return runCommand(opts);
+  const clock = opts.clock ?? systemClock;
+  const ids = opts.targets.instanceIds;
+  const percent = /^(\d+)%$/.exec(opts.maxErrors);
+  const allowed = percent
+    ? Math.floor((Number(percent[1]) * ids.length) / 100)
+    : Number(opts.maxErrors);
+  const started = clock.now();
+  const results: RunCommandResult[] = [];
+  let failed = 0;
+  for (let i = 0; i < ids.length; i += IDS_PER_COMMAND) {
+    const left = opts.timeoutMs - (clock.now() - started);
+    if (failed > allowed || left <= 0 || opts.signal?.aborted) break;
+    const r = await runCommand({
+      ...opts,
+      targets: { kind: 'instances', instanceIds: ids.slice(i, i + IDS_PER_COMMAND) },
+      maxErrors: String(allowed - failed),
+      timeoutMs: left,
+    });
+    results.push(r);
+    failed += r.invocations.filter((inv) => inv.state.terminal && !inv.state.succeeded).length;
+    if (r.outcome !== 'finished') break;
+  }
+  const sent = new Set(results.flatMap((r) => r.invocations.map((inv) => inv.instanceId)));
+  const notSent: InvocationReport[] = ids
+    .filter((id) => !sent.has(id))
+    .map((instanceId) => ({ instanceId, state: invocationState('Terminated'), truncated: false }));
+  const last = results.at(-1) as RunCommandResult;
+  return {
+    ...last,
+    commandId: results[0]?.commandId ?? last.commandId,
+    commandIds: results.flatMap((r) => r.commandIds ?? [r.commandId]),
+    invocations: [...results.flatMap((r) => r.invocations), ...notSent].sort((a, b) =>
+      a.instanceId.localeCompare(b.instanceId),
+    ),
+    elapsedMs: clock.now() - started,
+    consoleUrl: results[0]?.consoleUrl ?? last.consoleUrl,
+  };
+}
+
+/** The offline instances, each reported as skipped; `partial` unless skip-offline allows them. */
+function withSkipped(
+  rollout: DeployRollout,
+  offline: NotOnline[],
+  image: string,
+  skipOffline: boolean,
+): DeployRollout {
+  if (offline.length === 0) return rollout;
+  const skipped: InstanceOutcome[] = offline.map((n) => ({
+    instanceId: n.instanceId,
+    status: 'Skipped',
+    statusWords: `skipped: its SSM agent is offline (${describeOffline(n).replace(`${n.instanceId} (`, '').replace(/\)$/, '')})`,
+    succeeded: false,
+    newImage: image,
+    rolledBack: false,
+    truncated: false,
+    result: 'skipped',
+  }));
+  const status: RolloutStatus =
+    rollout.status === 'succeeded' && !skipOffline ? 'partial' : rollout.status;
+  return {
+    ...rollout,
+    status,
+    instances: [...rollout.instances, ...skipped].sort((a, b) =>
+      a.instanceId.localeCompare(b.instanceId),
+    ),
+    skipped: skipped.length,
+    ...(status === 'partial'
+      ? {
+          reason: `${skipped.length} instance(s) were skipped because their SSM agent is offline; set skip-offline: true if that is acceptable`,
+        }
+      : {}),
+  };
 }
 
 function rolloutOf(
@@ -195,8 +305,9 @@ function rolloutOf(
   agentsMs: number,
 ): DeployRollout {
   const instances = run.invocations.map((inv) => instanceOutcome(inv, image));
-  const succeeded = instances.filter((i) => i.succeeded).length;
-  const failed = instances.length - succeeded;
+  const outdated = instances.filter((i) => i.succeeded && i.result === 'outdated').length;
+  const succeeded = instances.filter((i) => i.succeeded).length - outdated;
+  const failed = instances.length - succeeded - outdated;
   let status: RolloutStatus;
   let reason = run.reason;
   if (run.outcome === 'deadline') status = 'timed-out';
@@ -218,9 +329,11 @@ function rolloutOf(
     ...base,
     status,
     commandId: run.commandId,
+    ...(run.commandIds ? { commandIds: run.commandIds } : {}),
     consoleUrl: run.consoleUrl,
     instances,
     succeeded,
+    outdated,
     failed,
     ...(reason !== undefined ? { reason } : {}),
     elapsedMs: agentsMs + run.elapsedMs,

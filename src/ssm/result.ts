@@ -11,13 +11,15 @@
  * old one, which never stopped serving. rolled-back: the new version failed after the swap and
  * the previous container serves again. failed-no-previous: it failed with nothing to go back to.
  * failed: it stopped before anything was changed (pull, pre-flight, lock, time), or the rollback
- * itself failed.
+ * itself failed. outdated: a newer workflow run already deployed to this host; nothing was applied
+ * (not a failure).
  */
 export type DeployOutcome =
-  'deployed' | 'rejected' | 'rolled-back' | 'failed-no-previous' | 'failed';
+  'deployed' | 'outdated' | 'rejected' | 'rolled-back' | 'failed-no-previous' | 'failed';
 
 export const DEPLOY_OUTCOMES: readonly DeployOutcome[] = [
   'deployed',
+  'outdated',
   'rejected',
   'rolled-back',
   'failed-no-previous',

@@ -100,6 +100,8 @@ export interface RunCommandResult {
   reason?: string;
   /** The command as a whole, in words, when ListCommands was asked. */
   commandStatus?: string;
+  /** Every command sent, when the targets took more than one (at most 50 instance IDs each). */
+  commandIds?: string[];
   /** Sorted by instance ID. */
   invocations: InvocationReport[];
   cancel?: { error?: string };

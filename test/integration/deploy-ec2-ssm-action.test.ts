@@ -254,7 +254,12 @@ it('cancels the command itself when the job cancels it (SIGTERM)', async () => {
 it('cancels from the post step when the main step was killed while waiting', async () => {
   const { s, run: killed } = await signalWhileTracking('SIGKILL');
   expect(killed.code).toBeNull();
-  expect(killed.state).toEqual({ 'command-id': COMMAND, region: 'eu-west-1', image: IMAGE });
+  expect(killed.state).toEqual({
+    'command-id': COMMAND,
+    'command-ids': JSON.stringify([COMMAND]),
+    region: 'eu-west-1',
+    image: IMAGE,
+  });
   expect(s.callsOf('CancelCommand')).toHaveLength(0);
 
   const post = await runAction(

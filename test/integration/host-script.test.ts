@@ -404,7 +404,11 @@ describe.each(suites)('host script on %s with a registry', (kind, available, mak
 
     it('settings the engine refuses at create fail the pre-flight: the old container is untouched', async () => {
       const before = await inspect('web', '{{.Id}} {{.State.StartedAt}}');
-      const d = await deploy(spec('1', 'web', port, { runOptions: ['--ulimit', 'nofile=lots'] }));
+      const d = await deploy(
+        spec('1', 'web', port, {
+          runOptions: ['--mount', 'type=bind,source=/nonexistent-shipyard,target=/x'],
+        }),
+      );
       expect(d.code).toBe(1);
       expect(d.result).toMatchObject({ outcome: 'failed', failedStep: 'preflight' });
       expect(d.result?.reason).toMatch(/the engine refused the new container's settings/);
@@ -412,12 +416,12 @@ describe.each(suites)('host script on %s with a registry', (kind, available, mak
       expect(await names()).not.toContain('web-shipyard-next');
     });
 
-    it('a memory limit below the minimum: docker refuses it at create, podman at start (the candidate)', async () => {
+    it('settings the engine refuses only at start are caught by the candidate: rejected', async () => {
       const before = await inspect('web', '{{.Id}} {{.State.StartedAt}}');
-      const d = await deploy(spec('1', 'web', port, { runOptions: ['--memory', '1000'] }));
+      const d = await deploy(spec('1', 'web', port, { runOptions: ['--user', 'nosuchuser'] }));
       expect(d.code).toBe(1);
-      expect(d.result).toMatchObject({ failedStep: expect.stringMatching(/preflight|candidate/) });
-      expect(['failed', 'rejected']).toContain(d.result?.outcome);
+      expect(d.result).toMatchObject({ outcome: 'rejected', failedStep: 'candidate' });
+      expect(d.result?.reason).toMatch(/the engine could not start the new version/);
       expect(await inspect('web', '{{.Id}} {{.State.StartedAt}}')).toBe(before);
       expect(await health(port)).toEqual({ status: 'ok', version: '2' });
     });
@@ -431,6 +435,27 @@ describe.each(suites)('host script on %s with a registry', (kind, available, mak
       expect(d.result).toMatchObject({ outcome: 'failed' });
       expect(d.result?.reason).toMatch(/left before execution-timeout|no time left/);
       expect(await inspect('web', '{{.Id}} {{.State.StartedAt}}')).toBe(before);
+    });
+
+    it('a queued older run is not applied over a newer one, unless forced', async () => {
+      const newer = await deploy(spec('2', 'web', port, { runId: '2000' }));
+      expect(newer.result?.outcome).toBe('deployed');
+      const before = await inspect('web', '{{.Id}} {{.State.StartedAt}}');
+      const older = await deploy(spec('1', 'web', port, { runId: '1999' }));
+      expect(older.code).toBe(0);
+      expect(older.result).toMatchObject({ outcome: 'outdated' });
+      expect(older.result?.reason).toBe(
+        'run 2000 deployed web on this host after run 1999; this older run is not applied (force: true applies it)',
+      );
+      expect(older.stdout).not.toContain('pulling');
+      expect(await inspect('web', '{{.Id}} {{.State.StartedAt}}')).toBe(before);
+      const forced = await deploy(spec('1', 'web', port, { runId: '1999', force: true }));
+      expect(forced.result?.outcome).toBe('deployed');
+      expect(await health(port)).toEqual({ status: 'ok', version: '1' });
+      // Back to v2 for the cases below, as a newer run.
+      expect((await deploy(spec('2', 'web', port, { runId: '2001' }))).result?.outcome).toBe(
+        'deployed',
+      );
     });
 
     it('two deploys at once are serialized by the lock; the last one started wins', async () => {

@@ -6,7 +6,12 @@ import {
   timeoutCoverageWarning,
   type DeployEc2SsmOptions,
 } from '../../src/ssm/deploy.js';
-import { describeRolloutFailure, instancesJson, rolloutSummary } from '../../src/ssm/report.js';
+import {
+  describeRolloutFailure,
+  instancesJson,
+  outdatedWarning,
+  rolloutSummary,
+} from '../../src/ssm/report.js';
 import { RESULT_MARKER, type DeployResult } from '../../src/ssm/result.js';
 import type { DeploySpec } from '../../src/ssm/spec.js';
 import { VirtualClock } from '../../src/virtual-clock.js';
@@ -395,5 +400,115 @@ describe('timeout against the waves of max-concurrency', () => {
         timeoutMs: 1,
       }),
     ).toBeUndefined();
+  });
+});
+
+it('counts a host that a newer run had deployed as left alone, not failed, and warns', async () => {
+  const why =
+    'run 2000 deployed api on this host after run 1999; this older run is not applied (force: true applies it)';
+  setUp([
+    { id: id(1), steps: succeedsAt(5000), stdout: deployedOutput },
+    {
+      id: id(2),
+      steps: succeedsAt(3000),
+      stdout: resultLine({ outcome: 'outdated', reason: why }),
+    },
+  ]);
+  const rollout = await deployEc2Ssm(options());
+  expect(rollout).toMatchObject({ status: 'succeeded', succeeded: 1, outdated: 1, failed: 0 });
+  expect(outdatedWarning(rollout)).toBe(
+    `1 host(s) were not changed: a newer workflow run had already deployed to them (${id(2)}: ${why}). Set force: true to deploy an older run on purpose.`,
+  );
+  expect(rolloutSummary(rollout)).toContain(`| ${id(2)} | left alone (newer run) | outdated |`);
+});
+
+describe('offline SSM agents in a tag group', () => {
+  const tags = { kind: 'tags' as const, tags: [{ key: 'Service', values: ['api'] }] };
+  const longAgo = () => new Date(clock.now() - 60 * 60_000);
+
+  it('skips an agent offline for long, deploys the others by ID, and calls it partial', async () => {
+    setUp([
+      { id: id(1), steps: succeedsAt(5000), stdout: deployedOutput },
+      { id: id(2), steps: succeedsAt(5000), stdout: deployedOutput },
+    ]);
+    fleet.pings = () => [
+      { id: id(1), ping: 'Online' },
+      { id: id(2), ping: 'Online' },
+      { id: id(3), ping: 'ConnectionLost', lastPing: longAgo() },
+    ];
+    const rollout = await deployEc2Ssm(options({ targets: tags }));
+    expect(fleet.callsOf('SendCommand').map((c) => c.input.InstanceIds)).toEqual([[id(1), id(2)]]);
+    expect(fleet.callsOf('SendCommand')[0]?.input.Targets).toBeUndefined();
+    expect(rollout).toMatchObject({ status: 'partial', succeeded: 2, skipped: 1, failed: 0 });
+    expect(describeRolloutFailure(rollout)).toContain(
+      `- ${id(3)}: skipped: its SSM agent is offline (ConnectionLost since 1969-12-31 23:00 UTC)`,
+    );
+    expect(JSON.parse(instancesJson(rollout))[2]).toMatchObject({ id: id(3), status: 'Skipped' });
+    // Not held up: no waiting for the offline agent.
+    expect(rollout.elapsedMs).toBeLessThan(30_000);
+
+    fleet.restore();
+    setUp(fleet.instances);
+    fleet.pings = () => [
+      { id: id(1), ping: 'Online' },
+      { id: id(2), ping: 'Online' },
+      { id: id(3), ping: 'ConnectionLost', lastPing: longAgo() },
+    ];
+    const allowed = await deployEc2Ssm(options({ targets: tags, skipOffline: true }));
+    expect(allowed.status).toBe('succeeded');
+  });
+
+  it('waits for an agent that lost its connection a moment ago (a reboot)', async () => {
+    setUp([
+      { id: id(1), steps: succeedsAt(5000), stdout: deployedOutput },
+      { id: id(2), steps: succeedsAt(5000), stdout: deployedOutput },
+    ]);
+    fleet.pings = (now) => [
+      { id: id(1), ping: 'Online' },
+      now < 20_000
+        ? { id: id(2), ping: 'ConnectionLost', lastPing: new Date(now - 60_000) }
+        : { id: id(2), ping: 'Online' },
+    ];
+    const rollout = await deployEc2Ssm(options({ targets: tags }));
+    expect(rollout).toMatchObject({ status: 'succeeded', succeeded: 2 });
+    expect(fleet.callsOf('SendCommand')[0]?.at).toBeGreaterThanOrEqual(20_000);
+  });
+
+  it('sends one command per 50 IDs, keeping max-errors across them', async () => {
+    const many = Array.from({ length: 120 }, (_, n) => ({
+      id: id(100 + n),
+      // Two failures in the first 50, none after.
+      steps:
+        n < 2
+          ? [
+              { at: 0, status: 'InProgress' },
+              { at: 3000, status: 'Failed' },
+            ]
+          : succeedsAt(3000),
+      stdout: n < 2 ? resultLine({ outcome: 'rejected', reason: 'unhealthy' }) : deployedOutput,
+    }));
+    setUp(many);
+    fleet.pings = () => [
+      ...many.map((i) => ({ id: i.id, ping: 'Online' })),
+      { id: id(999), ping: 'ConnectionLost', lastPing: longAgo() },
+    ];
+    const rollout = await deployEc2Ssm(options({ targets: tags, maxErrors: '3' }));
+    const sends = fleet.callsOf('SendCommand').map((c) => c.input);
+    expect(sends.map((c) => (c.InstanceIds as string[]).length)).toEqual([50, 50, 20]);
+    expect(sends.map((c) => c.MaxErrors)).toEqual(['3', '1', '1']);
+    expect(rollout.commandIds).toHaveLength(3);
+    expect(rollout).toMatchObject({ status: 'failed', succeeded: 118, failed: 2, skipped: 1 });
+
+    fleet.restore();
+    setUp(many);
+    fleet.pings = () => [
+      ...many.map((i) => ({ id: i.id, ping: 'Online' })),
+      { id: id(999), ping: 'ConnectionLost', lastPing: longAgo() },
+    ];
+    const stopped = await deployEc2Ssm(options({ targets: tags, maxErrors: '1' }));
+    // The budget was spent in the first 50: nothing more is sent.
+    expect(fleet.callsOf('SendCommand')).toHaveLength(1);
+    expect(stopped.instances.filter((i) => i.status === 'Terminated')).toHaveLength(70);
+    expect(stopped.status).toBe('failed');
   });
 });

@@ -24,6 +24,8 @@ import {
   deploySpecProblems,
   formatPortMapping,
   parsePortMapping,
+  hostAccessOptions,
+  normalizeHostPath,
   parseRunOptions,
   type DeploySpec,
 } from '../../src/ssm/spec.js';
@@ -140,6 +142,8 @@ describe('parsePortMapping', () => {
     ['80:8000/sctp', /protocol 'sctp' is not tcp or udp/],
     ['300.1.1.1:80:8000', /'300.1.1.1' is not an IPv4 address/],
     ['[::1:80:8000', /IPv6 host address must be written/],
+    ['[::1::2]:80:8000', /'::1::2' is not an IPv6 address/],
+    ['[1:2:3:4:5:6:7:8:9]:80:8000', /is not an IPv6 address/],
     ['80-81:8000', /host port '80-81'/],
     ['a:b:c:d', /expected HOST_PORT:CONTAINER_PORT/],
   ])('refuses %s, saying what is wrong and the accepted forms', (text, why) => {
@@ -203,6 +207,58 @@ describe('parseRunOptions', () => {
     expect(error).toMatch(why);
     expect(error).toContain('Allowed flags: --add-host, ');
     expect(error).toContain('--memory (-m)');
+  });
+
+  it.each([
+    [
+      '--memory 512',
+      /512 bytes is below the engines' minimum of 6 MB \(a bare number is bytes: did you mean 512m\?\)/,
+    ],
+    ['-m1k', /1024 bytes is below the engines' minimum/],
+    ['--memory=lots', /not a size like 512m/],
+    ['--health-interval 5', /'--health-interval 5': a duration needs its unit/],
+    ['--cpus -1', /not a positive number of CPUs/],
+    ['--ulimit nofile=lots', /expected name=soft\[:hard\]/],
+    ['--pids-limit ten', /not a whole number/],
+  ])('refuses %s, a value the engines would refuse, before anything is sent', (text, why) => {
+    const r = parseRunOptions(text);
+    expect((r as { error: string }).error).toMatch(why);
+  });
+
+  it.each([
+    '--cap-add ALL',
+    '--cap-add=all',
+    '--cap-add CAP_SYS_ADMIN',
+    '--cap-add sys_admin',
+    '--cap-add NET_ADMIN,SYS_ADMIN',
+    '-v /:/host',
+    '-v /etc:/etc:ro',
+    '-v /var/run/docker.sock:/var/run/docker.sock',
+    '-v /run:/run',
+    '-v /var/lib/containers/storage:/s',
+    '-v /srv/../etc/:/x:Z',
+    '-v/proc:/p',
+    '--volume /sys/fs/cgroup:/cg',
+    '--mount type=bind,source=/,target=/host',
+    '--mount type=bind,src=/dev,dst=/d',
+    '--mount type=volume,dst=/d,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=/boot',
+    '--mount=type=bind,source=/var/lib/docker,target=/d',
+  ])('refuses %s, which gives the container its host, unless allow-host-access', (text) => {
+    const r = parseRunOptions(text);
+    expect((r as { error: string }).error).toMatch(/allow-host-access: true/);
+    expect(Array.isArray(parseRunOptions(text, { allowHostAccess: true }))).toBe(true);
+    expect(
+      hostAccessOptions(parseRunOptions(text, { allowHostAccess: true }) as string[]),
+    ).toHaveLength(1);
+  });
+
+  it('keeps ordinary volumes, mounts and capabilities', () => {
+    const ok =
+      '-v /srv/api:/data -v data:/d -v /d --mount type=bind,source=/opt/app,target=/a --mount type=tmpfs,target=/t --cap-add NET_BIND_SERVICE -v /var/log/api:/logs -v /run/api:/run/api';
+    const r = parseRunOptions(ok);
+    expect(Array.isArray(r)).toBe(true);
+    expect(hostAccessOptions(r as string[])).toEqual([]);
+    expect(normalizeHostPath('/srv/../etc/')).toBe('/etc');
   });
 
   it.each([
@@ -409,6 +465,16 @@ describe('renderDeployScript', () => {
     const [body] = [...bodies] as [string];
     expect(body).not.toContain('pwned');
     expect(body).toContain(`aside="$container${SET_ASIDE_SUFFIX}"`);
+  });
+
+  it('carries the run id and force for the ordering check', () => {
+    expect(renderDeployScript(baseSpec({ runId: '12345', force: true }))).toContain(
+      '\nrun_id=12345\nforce=true\n',
+    );
+    expect(renderDeployScript(baseSpec())).toContain("\nrun_id=''\nforce=false\n");
+    expect(deploySpecProblems(baseSpec({ runId: '12;x' }))).toEqual([
+      "run id '12;x' must be digits",
+    ]);
   });
 
   it('names SSM parameters but never holds their values', () => {

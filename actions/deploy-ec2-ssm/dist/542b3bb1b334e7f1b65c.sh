@@ -54,6 +54,10 @@ candidate_args=(--restart=no --publish=127.0.0.1::8000/tcp)
 candidate_off=''
 # Container ports the health command can find as $SHIPYARD_PORT_<port>
 container_ports=(8000/tcp)
+# The workflow run deploying ('' outside Actions); a run older than the last one deployed here
+# is not applied unless force=true
+run_id=''
+force=false
 # Pairs: variable name, SSM parameter name (values are read on the host, never written here)
 ssm_env=()
 # --- end of settings ---
@@ -65,6 +69,7 @@ next="$container-shipyard-next"         # the final container, created before an
 candidate="$container-shipyard-candidate"
 runs_dir="$state_dir/runs"
 last_result_file="$state_dir/last-result.$container"
+last_run_file="$state_dir/last-run.$container"
 
 say() { printf '==> %(%H:%M:%S)T %s\n' -1 "$*"; }
 note() { printf '    %s\n' "$*"; }
@@ -165,7 +170,7 @@ launch() {
   print_result "$result"
   outcome=${result#*\"outcome\":\"}
   outcome=${outcome%%\"*}
-  [[ $outcome == deployed ]]
+  [[ $outcome == deployed || $outcome == outdated ]]
 }
 
 # =============================================================================================
@@ -232,9 +237,10 @@ finish() {
   # Written whole, then renamed: the launcher never reads half a result.
   printf '%s\n' "$line" >"$run_dir/result.tmp" && mv -f -- "$run_dir/result.tmp" "$run_dir/result"
   printf '%s %s\n' "$(now)" "$line" >"$last_result_file" || true
+  if [[ $outcome == deployed && -n $run_id ]]; then printf '%s\n' "$run_id" >"$last_run_file" || true; fi
   result_written=true
   set_phase finished
-  if [[ $outcome == deployed ]]; then exit 0; fi
+  if [[ $outcome == deployed || $outcome == outdated ]]; then exit 0; fi
   exit 1
 }
 
@@ -345,6 +351,20 @@ sweep() {
       eng rm --force "$f" >/dev/null || finish failed "could not remove $f, left by an interrupted deploy"
     fi
   done
+}
+
+# Runs only grow: a queued older run must not deploy over what a newer one deployed.
+check_order() {
+  set_step order
+  [[ -n $run_id ]] || return 0
+  local last
+  last=$(head -n 1 -- "$last_run_file" 2>/dev/null | tr -cd '0-9' || true)
+  if [[ -z $last ]] || ((${#last} > 18)) || ((last <= run_id)); then return 0; fi
+  if [[ $force == true ]]; then
+    note "force: applying run $run_id although run $last deployed here after it"
+    return 0
+  fi
+  finish outdated "run $last deployed $container on this host after run $run_id; this older run is not applied (force: true applies it)"
 }
 
 # A deploy killed (power loss, OOM) while its old container was set aside left it behind; the
@@ -762,6 +782,7 @@ detached_main() {
   command -v "$engine" >/dev/null || finish failed "$engine is not installed on this host"
   take_lock
   sweep
+  check_order
   recover_set_aside
   log_in
   pull_image
