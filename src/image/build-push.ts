@@ -565,7 +565,11 @@ async function ensureRepository(
     ...ref,
     tagMutability: opts.tagMutability,
     scanOnPush: true,
-    lifecyclePolicy: imageLifecyclePolicy(opts.keepImages),
+    // docker (buildx, now or on a later run) keeps the registry cache in a tag of this repository.
+    lifecyclePolicy: imageLifecyclePolicy(
+      opts.keepImages,
+      opts.engine === 'docker' && opts.cache === 'registry' ? { cacheTag: BUILDX_CACHE_TAG } : {},
+    ),
   });
   log(
     `created repository ${host}/${opts.repository} (scan on push, ${opts.tagMutability.toLowerCase()} tags, keeps the newest ${opts.keepImages} images)`,

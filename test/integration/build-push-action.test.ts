@@ -604,7 +604,8 @@ describeEngine('build-push to ECR (AWS stub + local registry)', () => {
       stub.callsOf('PutLifecyclePolicy')[0]?.input.lifecyclePolicyText as string,
     );
     expect(policy.rules[1].selection).toEqual({
-      tagStatus: 'any',
+      tagStatus: 'tagged',
+      tagPatternList: ['*'],
       countType: 'imageCountMoreThan',
       countNumber: 5,
     });

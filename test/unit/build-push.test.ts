@@ -349,11 +349,16 @@ describe('ECR with podman', () => {
     const policies = ecrMock
       .commandCalls(PutLifecyclePolicyCommand)
       .map((c) => JSON.parse(c.args[0].input.lifecyclePolicyText ?? '{}'));
-    expect(policies[0].rules[1].selection).toEqual({
-      tagStatus: 'any',
-      countType: 'imageCountMoreThan',
-      countNumber: 15,
-    });
+    // podman keeps its cache in its own repository: no cache rule in the image repository.
+    expect(policies[0].rules.map((r: { selection: unknown }) => r.selection)).toEqual([
+      expect.objectContaining({ tagStatus: 'untagged' }),
+      {
+        tagStatus: 'tagged',
+        tagPatternList: ['*'],
+        countType: 'imageCountMoreThan',
+        countNumber: 15,
+      },
+    ]);
     expect(policies[1].rules[0].selection.countType).toBe('sinceImagePushed');
   });
 
@@ -568,6 +573,50 @@ describe('docker', () => {
     });
     // The cache tag moves on every build: an immutable repository would be refused (checked first).
     expect(ecrMock.commandCalls(DescribeRepositoriesCommand)).toHaveLength(1);
+  });
+
+  it('creates a repository whose lifecycle policy never expires nor counts the buildcache tag', async () => {
+    scriptEcr({});
+    ecrMock.on(CreateRepositoryCommand).callsFake((input: { repositoryName: string }) => ({
+      repository: { repositoryName: input.repositoryName, imageTagMutability: 'MUTABLE' },
+    }));
+    ecrMock.on(PutLifecyclePolicyCommand).resolves({});
+    const run = engine({
+      'docker version': () => ok('27.0.1'),
+      'docker buildx version': () => ok('github.com/docker/buildx v0.17.1'),
+      'docker buildx inspect': () => ok('Name: ci\nDriver: docker-container\n'),
+      'docker login': () => ok(),
+      'docker logout': () => ok(),
+      'docker buildx build': (args) => {
+        writeFileSync(
+          args[args.indexOf('--metadata-file') + 1] as string,
+          JSON.stringify({ 'containerimage.digest': DIGEST }),
+        );
+        return ok();
+      },
+    });
+    await buildPush(
+      options({ engine: 'docker', createRepository: true, keepImages: 7 }),
+      deps(run),
+    );
+    const policy = JSON.parse(
+      ecrMock.commandCalls(PutLifecyclePolicyCommand)[0]?.args[0].input.lifecyclePolicyText ?? '',
+    );
+    expect(policy.rules.map((r: { selection: unknown }) => r.selection)).toEqual([
+      {
+        tagStatus: 'tagged',
+        tagPatternList: ['buildcache'],
+        countType: 'imageCountMoreThan',
+        countNumber: 1,
+      },
+      expect.objectContaining({ tagStatus: 'untagged' }),
+      {
+        tagStatus: 'tagged',
+        tagPatternList: ['*'],
+        countType: 'imageCountMoreThan',
+        countNumber: 8,
+      },
+    ]);
   });
 
   it('without buildx: docker build, docker push per tag, and the manifest read over the registry API', async () => {
