@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { displayUrl } from './url-secrets.js';
+import { displayUrl, maskQueryText } from './url-secrets.js';
 
 export interface ProbeRequest {
   url: URL;
@@ -58,7 +58,7 @@ export async function probe(req: ProbeRequest, now: () => number = Date.now): Pr
       } catch {
         return {
           kind: 'error',
-          reason: `redirect to an invalid location '${location}'`,
+          reason: `redirect to an invalid location '${maskQueryText(location)}'`,
           latencyMs,
           url: url.href,
         };

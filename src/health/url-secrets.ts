@@ -30,19 +30,31 @@ export function isSecretParameter(name: string): boolean {
 export function displayUrl(url: URL | string): string {
   const u = new URL(String(url));
   if (u.password) u.password = '***';
-  if (u.search.length > 1) {
-    // Rewrite the text of the query rather than searchParams, which would re-encode the rest.
-    u.search = u.search
-      .slice(1)
-      .split('&')
-      .map((part) => {
-        const at = part.indexOf('=');
-        if (at < 0 || at === part.length - 1 || !isSecretParameter(part.slice(0, at))) return part;
-        return `${part.slice(0, at)}=***`;
-      })
-      .join('&');
-  }
+  // Rewrite the text of the query rather than searchParams, which would re-encode the rest.
+  if (u.search.length > 1) u.search = maskQuery(u.search.slice(1));
   return u.href;
+}
+
+/** `a=1&token=x` -> `a=1&token=***`: the values of secret-looking parameters, as text. */
+function maskQuery(query: string): string {
+  return query
+    .split('&')
+    .map((part) => {
+      const eq = part.indexOf('=');
+      return eq > 0 && eq < part.length - 1 && isSecretParameter(part.slice(0, eq))
+        ? `${part.slice(0, eq)}=***`
+        : part;
+    })
+    .join('&');
+}
+
+/** Text that may not parse as a URL (a redirect's Location), with secret query values as `***`. */
+export function maskQueryText(text: string): string {
+  const at = text.indexOf('?');
+  if (at < 0) return text;
+  const end = text.indexOf('#', at);
+  const query = text.slice(at + 1, end < 0 ? undefined : end);
+  return `${text.slice(0, at + 1)}${maskQuery(query)}${end < 0 ? '' : text.slice(end)}`;
 }
 
 /**

@@ -172,3 +172,13 @@ it('refuses a redirect from https to http, without sending the request', async (
   );
   expect(plain.requests).toHaveLength(0);
 });
+
+it('names a redirect to an invalid location, with its secret query values as ***', async () => {
+  const s = await serve((_q, res) =>
+    reply(res, 302, '', { location: 'http://[::1/health?token=abcdefgh1234&page=2' }),
+  );
+  expect(await probe(base(`${s.url}/health`))).toMatchObject({
+    kind: 'error',
+    reason: "redirect to an invalid location 'http://[::1/health?token=***&page=2'",
+  });
+});
