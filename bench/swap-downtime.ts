@@ -15,16 +15,7 @@
 // Usage: npx tsx bench/swap-downtime.ts [--trials 3] [--payload-mb 48]
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import {
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +28,12 @@ import {
   startRegistry,
   tempEngine,
 } from '../scripts/engine/engine.js';
-import { runDirOf, startLikeTheAgent, waitForDetachedResult } from '../scripts/engine/agent.js';
+import {
+  filesHolding,
+  runDirOf,
+  startLikeTheAgent,
+  waitForDetachedResult,
+} from '../scripts/engine/agent.js';
 import { prepareDeployCommand } from '../src/ssm/deploy.js';
 import { parseDeployResult, type DeployResult } from '../src/ssm/result.js';
 import type { DeploySpec } from '../src/ssm/spec.js';
@@ -106,17 +102,6 @@ async function runTimed(commands: string, env: Record<string, string>, dir: stri
   const run = startLikeTheAgent(commands, { env, dir });
   const r = await run.done;
   return { code: r.code, lines: run.lines, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Every file below `dir` whose bytes contain `text`. */
-function filesHolding(dir: string, text: string): string[] {
-  const found: string[] = [];
-  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
-    const path = join(dir, name);
-    const st = statSync(path, { throwIfNoEntry: false });
-    if (st?.isFile() && readFileSync(path).includes(text)) found.push(path);
-  }
-  return found;
 }
 
 const at = (lines: Array<{ at: number; text: string }>, needle: string) =>

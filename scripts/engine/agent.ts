@@ -6,7 +6,14 @@
  * Used by the host-script tests, the swap-downtime bench and the rehearsal.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -126,4 +133,13 @@ export async function waitForDetachedResult(runDir: string, timeoutMs = 120_000)
     await sleep(200);
   }
   throw new Error(`no result in ${runDir} after ${timeoutMs} ms`);
+}
+
+/** Every file below `dir` whose bytes contain `text`: where a secret may have been left. */
+export function filesHolding(dir: string, text: string): string[] {
+  if (!existsSync(dir)) return [];
+  return (readdirSync(dir, { recursive: true }) as string[])
+    .map((name) => join(dir, name))
+    .filter((path) => statSync(path, { throwIfNoEntry: false })?.isFile())
+    .filter((path) => readFileSync(path).includes(text));
 }

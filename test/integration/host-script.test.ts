@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  filesHolding,
   runDirOf,
   startLikeTheAgent,
   waitForDetachedResult,
@@ -99,22 +100,6 @@ interface Deploy {
   result: DeployResult | undefined;
   /** Files left in the deploy's TMPDIR. */
   leftInTmp: string[];
-}
-
-/** Every file below `dir` whose bytes contain `text`. */
-function filesHolding(dir: string, text: string): string[] {
-  const found: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const path = join(d, name);
-      const st = statSync(path, { throwIfNoEntry: false });
-      if (!st) continue;
-      if (st.isDirectory()) walk(path);
-      else if (st.isFile() && readFileSync(path).includes(text)) found.push(path);
-    }
-  };
-  walk(dir);
-  return found;
 }
 
 const suites: Array<[string, boolean, () => EngineUnderTest]> = [

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { filesHolding } from '../../scripts/engine/agent.js';
 import {
   CANDIDATE_SUFFIX,
   renderDeployScript,
@@ -120,17 +121,8 @@ function runWithStubs(
     envFileMode: read('env-file-mode')?.trim(),
     loginStdin: read('login-stdin'),
     leftInTmp: readdirSync(tmp),
-    stateFiles: filesUnder(spec.stateDir as string).filter((f) =>
-      readFileSync(f, 'utf8').includes('S3CRET-'),
-    ),
+    stateFiles: filesHolding(spec.stateDir as string, 'S3CRET-'),
   };
-}
-
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => join(e.parentPath, e.name));
 }
 
 // --- arbitraries -------------------------------------------------------------------------------
