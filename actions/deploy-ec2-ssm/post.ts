@@ -14,7 +14,7 @@ import { cancelCommand } from '../../src/ssm/run-command.js';
 import { logUntrusted } from '../shared/io.js';
 import { STATE } from './state.js';
 
-async function post(): Promise<void> {
+export async function post(): Promise<void> {
   const commandId = core.getState(STATE.commandId);
   if (commandId === '' || core.getState(STATE.finished) === 'true') return;
   const region = core.getState(STATE.region);
@@ -51,5 +51,3 @@ async function cancelAndReport(ssm: SSMClient, commandId: string, image: string)
     );
   }
 }
-
-await post();

@@ -285,6 +285,15 @@ it('cancels from the post step when the main step was killed while waiting', asy
   expect(lines[at + 1]).toBe(`::${token}::`);
 });
 
+it('never deploys from the post step, even after a main step killed before it saved anything', async () => {
+  const s = (stub = await startAwsStub(scriptedSsm({ [A]: { status: 'Success' } })));
+  // The post step runs the same bundle, with every input of the step, and no state at all.
+  const post = await runAction(POST, inputs, { env: env(s) });
+  expect(post.code).toBe(0);
+  expect(s.calls).toEqual([]);
+  expect(post.stdout).not.toContain('sent command');
+});
+
 async function until(condition: () => boolean): Promise<void> {
   const waited = await poll({
     timeoutMs: 20_000,
