@@ -4,11 +4,12 @@
  * every field the API accepts and drops the ones that describe a registered revision, with the
  * images of named containers replaced. Pure: no AWS calls.
  */
-import type {
-  ContainerDefinition,
-  RegisterTaskDefinitionRequest,
-  Tag,
-  TaskDefinition,
+import {
+  RegisterTaskDefinitionRequest$,
+  type ContainerDefinition,
+  type RegisterTaskDefinitionRequest,
+  type Tag,
+  type TaskDefinition,
 } from '@aws-sdk/client-ecs';
 
 /**
@@ -172,8 +173,9 @@ export function parseTaskDefinitionFile(
     (k) => !REGISTER_FIELD_NAMES.includes(k) && !READ_ONLY_FIELD_NAMES.includes(k),
   );
   if (unknown.length > 0) {
+    const named = unknown.map((k) => `'${k}'${didYouMean(k, REGISTER_FIELD_NAMES)}`);
     return {
-      problem: `file '${path}' has fields RegisterTaskDefinition does not know: ${unknown.map((k) => `'${k}'`).join(', ')}`,
+      problem: `file '${path}' has fields RegisterTaskDefinition does not know: ${named.join(', ')}`,
     };
   }
   if (typeof definition.family !== 'string' || definition.family === '') {
@@ -192,12 +194,153 @@ export function parseTaskDefinitionFile(
   if (tags !== undefined && tags !== null && !Array.isArray(tags)) {
     return { problem: `file '${path}' has 'tags' that are not a list of {key, value}` };
   }
+  const registered = Object.fromEntries(
+    Object.entries({ ...definition, tags }).filter(([k]) => REGISTER_FIELD_NAMES.includes(k)),
+  );
+  const nested = shapeProblems(registered, RegisterTaskDefinitionRequest$, '');
+  if (nested.length > 0) {
+    const shownProblems = nested.slice(0, MAX_SHAPE_PROBLEMS);
+    const more = nested.length - shownProblems.length;
+    return {
+      problem: `file '${path}' does not match RegisterTaskDefinition: ${shownProblems.join('; ')}${more > 0 ? `; and ${more} more` : ''}`,
+    };
+  }
   return {
     request: registrationFrom(
       { ...definition, tags: undefined } as TaskDefinition,
       (tags ?? undefined) as Tag[] | undefined,
     ),
   };
+}
+
+/** Shape problems quoted in one message; the rest are counted. */
+const MAX_SHAPE_PROBLEMS = 10;
+
+/**
+ * Where a value does not fit the SDK's own schema of the request (the static schema that the
+ * client serializes with): a key the shape does not have, which the SDK would silently not send,
+ * or an object where the shape wants a list (and the reverse). Walks every nested structure,
+ * list and map, so `containerDefinitions[0].portMappings[1].containerPort` is checked as well as
+ * the top level. The depth is the schema's, never the document's, so hostile nesting cannot
+ * exhaust the stack. Values of simple shapes (strings, numbers) are left for ECS to check.
+ */
+export function shapeProblems(value: unknown, schema: unknown, path: string): string[] {
+  const problems: string[] = [];
+  const walk = (v: unknown, ref: unknown, at: string): void => {
+    if (v === null || v === undefined) return; // the API treats null and absent alike
+    const sc = resolveSchema(ref);
+    const kind = schemaKind(sc);
+    const where = at === '' ? 'the task definition' : at;
+    if (kind === 'struct') {
+      const [, , name, , memberNames, memberSchemas] = sc as [
+        number,
+        string,
+        string,
+        unknown,
+        string[],
+        unknown[],
+      ];
+      if (!isObject(v)) {
+        problems.push(`${where} must be an object (${name}); got ${jsonType(v)}`);
+        return;
+      }
+      for (const [key, child] of Object.entries(v)) {
+        const i = memberNames.indexOf(key);
+        const childPath = at === '' ? key : `${at}.${key}`;
+        if (i < 0) {
+          problems.push(`${childPath} is not a field of ${name}${didYouMean(key, memberNames)}`);
+        } else {
+          walk(child, memberSchemas[i], childPath);
+        }
+      }
+    } else if (kind === 'list') {
+      if (!Array.isArray(v)) {
+        problems.push(`${where} must be a list; got ${jsonType(v)}`);
+        return;
+      }
+      const member = typeof sc === 'number' ? sc & 63 : (sc as unknown[])[4];
+      v.forEach((item, i) => walk(item, member, `${at}[${i}]`));
+    } else if (kind === 'map') {
+      if (!isObject(v)) {
+        problems.push(`${where} must be an object of names to values; got ${jsonType(v)}`);
+        return;
+      }
+      const valueSchema = typeof sc === 'number' ? sc & 63 : (sc as unknown[])[5];
+      for (const [key, child] of Object.entries(v)) walk(child, valueSchema, `${at}.${key}`);
+    } else if (kind === 'simple' && typeof v === 'object' && sc !== DOCUMENT_SCHEMA) {
+      problems.push(`${where} must be a single value; got ${jsonType(v)}`);
+    }
+  };
+  walk(value, schema, path);
+  return problems;
+}
+
+/** Smithy's simple schema id for a document (free-form JSON). */
+const DOCUMENT_SCHEMA = 15;
+
+/** Follow lazy references (`() => Shape`) and member wrappers (`[shape, traits]`) to the shape. */
+function resolveSchema(ref: unknown): unknown {
+  let sc = ref;
+  for (let hops = 0; hops < 20; hops++) {
+    if (typeof sc === 'function') sc = (sc as () => unknown)();
+    else if (Array.isArray(sc) && sc.length === 2) sc = sc[0];
+    else break;
+  }
+  return sc;
+}
+
+/** Static schemas: numbers for simple shapes (+64: a list of them, +128: a map), or arrays. */
+function schemaKind(sc: unknown): 'struct' | 'list' | 'map' | 'simple' | 'unknown' {
+  if (typeof sc === 'number') {
+    if (sc >= 64 && sc < 128) return 'list';
+    if (sc >= 128 && sc < 256) return 'map';
+    return 'simple';
+  }
+  if (!Array.isArray(sc)) return 'unknown';
+  if (sc[0] === 3 || sc[0] === -3 || sc[0] === 4) return 'struct';
+  if (sc[0] === 1) return 'list';
+  if (sc[0] === 2) return 'map';
+  if (sc[0] === 0) return 'simple';
+  return 'unknown';
+}
+
+function jsonType(v: unknown): string {
+  if (Array.isArray(v)) return 'a list';
+  if (isObject(v)) return 'an object';
+  return typeof v === 'string' ? 'a string' : `${typeof v}`;
+}
+
+/** ` (did you mean portMappings?)` when a valid name is close to the one given, else ''. */
+export function didYouMean(given: string, names: readonly string[]): string {
+  const key = given.trim().toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const name of names) {
+    const d = editDistance(key, name.toLowerCase());
+    if (d < bestDistance) {
+      best = name;
+      bestDistance = d;
+    }
+  }
+  const allowed = Math.max(1, Math.floor(given.trim().length / 3));
+  return best !== undefined && bestDistance <= allowed ? ` (did you mean ${best}?)` : '';
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min(
+        (previous[j] as number) + 1,
+        (current[j - 1] as number) + 1,
+        (previous[j - 1] as number) + cost,
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -246,44 +389,64 @@ export function jsonErrorWhere(text: string): string {
     if (!m) fail();
     i += (m as RegExpExecArray)[0].length;
   };
+  /**
+   * One JSON value, without recursion: an explicit stack of the open objects and lists, so a
+   * deeply nested file cannot overflow the call stack of the reporter.
+   */
   const value = (): void => {
+    const open: Array<'{' | '['> = [];
+    for (;;) {
+      // Expecting a value.
+      space();
+      const ch = text[i];
+      if (ch === '{') {
+        i++;
+        space();
+        if (text[i] === '}') i++;
+        else {
+          open.push('{');
+          member();
+          continue;
+        }
+      } else if (ch === '[') {
+        i++;
+        space();
+        if (text[i] === ']') i++;
+        else {
+          open.push('[');
+          continue;
+        }
+      } else if (ch === '"') string();
+      else if (ch === 't') literal('true');
+      else if (ch === 'f') literal('false');
+      else if (ch === 'n') literal('null');
+      else number();
+      // A value ended: close what it ends, or go on to the next element or member.
+      for (;;) {
+        const inside = open[open.length - 1];
+        if (inside === undefined) return;
+        space();
+        const close = inside === '{' ? '}' : ']';
+        if (text[i] === close) {
+          i++;
+          open.pop();
+          continue;
+        }
+        if (text[i] !== ',') fail();
+        i++;
+        if (inside === '{') member();
+        break;
+      }
+    }
+  };
+  /** `"name":` of an object member; the value follows. */
+  const member = () => {
     space();
-    const ch = text[i];
-    if (ch === '{') {
-      i++;
-      space();
-      if (text[i] === '}') return void i++;
-      for (;;) {
-        space();
-        if (text[i] !== '"') fail();
-        string();
-        space();
-        if (text[i] !== ':') fail();
-        i++;
-        value();
-        space();
-        if (text[i] === '}') return void i++;
-        if (text[i] !== ',') fail();
-        i++;
-      }
-    }
-    if (ch === '[') {
-      i++;
-      space();
-      if (text[i] === ']') return void i++;
-      for (;;) {
-        value();
-        space();
-        if (text[i] === ']') return void i++;
-        if (text[i] !== ',') fail();
-        i++;
-      }
-    }
-    if (ch === '"') return string();
-    if (ch === 't') return literal('true');
-    if (ch === 'f') return literal('false');
-    if (ch === 'n') return literal('null');
-    return number();
+    if (text[i] !== '"') fail();
+    string();
+    space();
+    if (text[i] !== ':') fail();
+    i++;
   };
   try {
     value();

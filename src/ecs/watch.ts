@@ -36,6 +36,12 @@ export type EcsApi = Pick<ECSClient, 'send'>;
 
 /** DescribeServices is cheap: every 2 s catches a change within 2 s. */
 export const POLL_INTERVAL_MS = 2000;
+/**
+ * Reads in a row that must show our deployment replaced (or gone) before the verdict is
+ * `superseded`: DescribeServices is eventually consistent, and one stale answer from before the
+ * update shows the old deployment as PRIMARY without ours.
+ */
+export const SUPERSEDED_READS = 2;
 /** Backoff ceiling, only reached while ECS keeps throttling us. */
 export const MAX_THROTTLED_INTERVAL_MS = 30_000;
 
@@ -61,6 +67,11 @@ export interface WatchOptions {
   random?: () => number;
   signal?: AbortSignal;
   log: (line: string) => void;
+  /**
+   * True when another source (the service deployment) already confirms that ours was replaced,
+   * so one read showing it is enough.
+   */
+  confirmSuperseded?: () => boolean;
   /** After every attempt, with the latest progress line (the caller's heartbeat uses it). */
   onAttempt?: (progress: string) => void;
 }
@@ -103,6 +114,8 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
   let checkedAfterFailure = false;
   // Whether ListTasks must filter by service name (when startedBy cannot be combined with a status).
   let listByService = false;
+  // Consecutive reads that showed our deployment replaced or missing.
+  let replacedReads = 0;
   let verdict: Pick<WatchResult, 'outcome' | 'headline' | 'ecsRollback'> | undefined;
 
   const logState = (text: string) => {
@@ -188,11 +201,17 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
       });
     }
     if (!mine || replacement) {
+      replacedReads++;
+      const confirmed = opts.confirmSuperseded?.() === true;
+      if (replacedReads < SUPERSEDED_READS && !confirmed) return { kind: 'wait', reason: progress };
       return finish({
         outcome: 'superseded',
-        headline: `deployment ${deploymentId} was replaced by deployment ${describeDeployment(replacement ?? primary)}, which this action did not start`,
+        headline: replacement
+          ? `deployment ${deploymentId} was replaced by deployment ${describeDeployment(replacement)}, which this action did not start`
+          : `deployment ${deploymentId} is no longer among the service's deployments (PRIMARY: ${describeDeployment(primary)})`,
       });
     }
+    replacedReads = 0;
     if (stoppedTasks.length >= opts.maxTaskFailures) {
       return finish({
         outcome: 'failed',

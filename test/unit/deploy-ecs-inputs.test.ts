@@ -120,6 +120,25 @@ describe('task-definition', () => {
     ]);
   });
 
+  it('names the input and the JSON path of a misspelt container field', () => {
+    const path = join(dir, 'misspelt.json');
+    writeFileSync(
+      path,
+      JSON.stringify({ family: 'api', containerDefinitions: [{ name: 'api', portMapping: [] }] }),
+    );
+    expect(problemsOf({ ...base, 'task-definition': path })).toEqual([
+      `input 'task-definition' file '${path}' does not match RegisterTaskDefinition: containerDefinitions[0].portMapping is not a field of ContainerDefinition (did you mean portMappings?)`,
+    ]);
+  });
+
+  it('names the input for deeply nested malformed JSON', () => {
+    const path = join(dir, 'deep.json');
+    writeFileSync(path, '{"family": ' + '['.repeat(100_000));
+    expect(problemsOf({ ...base, 'task-definition': path })).toEqual([
+      `input 'task-definition' file '${path}' is not valid JSON: the file ends before the JSON does`,
+    ]);
+  });
+
   it('reports a file without containers', () => {
     const path = join(dir, 'empty.json');
     writeFileSync(path, '{"family": "api", "containerDefinitions": []}');

@@ -476,6 +476,28 @@ describe('rollback', () => {
     });
   });
 
+  it('waits out one stale read that does not show the new deployment yet', async () => {
+    // The read at 2 s answers from before the update: the old deployment PRIMARY, ours absent.
+    const { deploy, lines } = setup([api([[at(5000, tasks(2)), at(9000, complete)]])], {
+      staleReads: [{ from: 1000, to: 3000 }],
+    });
+    const result = await deploy();
+    expect(result.services[0]).toMatchObject({ status: 'completed', elapsedMs: 10_000 });
+    expect(lines.join('\n')).not.toMatch(/replaced|no longer/);
+  });
+
+  it('reports a deployment that stays missing from two reads in a row', async () => {
+    const { deploy } = setup([api([[at(5000, tasks(2)), at(9000, complete)]])], {
+      staleReads: [{ from: 1000, to: 5000 }],
+    });
+    const result = await deploy();
+    expect(result.services[0]?.status).toBe('failed');
+    expect(result.services[0]?.headline).toMatch(
+      /^deployment ecs-svc\/\d+ is no longer among the service's deployments \(PRIMARY: ecs-svc\/\d+ \(api:12\)\)$/,
+    );
+    expect(result.services[0]?.elapsedMs).toBe(4000);
+  });
+
   it('does not roll back over a deployment someone else started', async () => {
     const { sim, deploy } = setup([web([[at(6000, replacedBy('web:44'))]])], { taskDefinitions });
     const result = await deploy({ image: 'web:v2', containerName: 'app', rollbackOnFailure: true });

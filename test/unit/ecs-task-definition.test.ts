@@ -177,7 +177,116 @@ describe('task definition files', () => {
     });
     expect(parseTaskDefinitionFile(text, 'td.json')).toEqual({
       problem:
-        "file 'td.json' has fields RegisterTaskDefinition does not know: 'containerDefinition', 'memoryReservation'",
+        "file 'td.json' has fields RegisterTaskDefinition does not know: 'containerDefinition' (did you mean containerDefinitions?), 'memoryReservation'",
+    });
+  });
+
+  const withContainer = (container: Record<string, unknown>, more: object = {}) =>
+    JSON.stringify({
+      family: 'api',
+      containerDefinitions: [{ name: 'api', image: 'api:1', ...container }],
+      ...more,
+    });
+  const refusal = (problems: string) =>
+    `file 'td.json' does not match RegisterTaskDefinition: ${problems}`;
+
+  it.each([
+    [
+      { Environment: [{ name: 'A', value: '1' }] },
+      'containerDefinitions[0].Environment is not a field of ContainerDefinition (did you mean environment?)',
+    ],
+    [
+      { 'secrets ': [{ name: 'A', valueFrom: 'arn:aws:ssm:us-east-1:123456789012:parameter/a' }] },
+      'containerDefinitions[0].secrets  is not a field of ContainerDefinition (did you mean secrets?)',
+    ],
+    [
+      { portMapping: [{ containerPort: 80 }] },
+      'containerDefinitions[0].portMapping is not a field of ContainerDefinition (did you mean portMappings?)',
+    ],
+    [
+      { portMappings: [{ containerPort: 80 }, { containerport: 81 }] },
+      'containerDefinitions[0].portMappings[1].containerport is not a field of PortMapping (did you mean containerPort?)',
+    ],
+    [
+      { environment: [{ Name: 'A', value: '1' }] },
+      'containerDefinitions[0].environment[0].Name is not a field of KeyValuePair (did you mean name?)',
+    ],
+    [
+      { secrets: [{ name: 'A', value: 'arn:aws:ssm:us-east-1:123456789012:parameter/a' }] },
+      'containerDefinitions[0].secrets[0].value is not a field of Secret',
+    ],
+    [
+      { logConfiguration: { logDriver: 'awslogs', option: { 'awslogs-group': 'g' } } },
+      'containerDefinitions[0].logConfiguration.option is not a field of LogConfiguration (did you mean options?)',
+    ],
+    [
+      { healthCheck: { comand: ['CMD', 'true'] } },
+      'containerDefinitions[0].healthCheck.comand is not a field of HealthCheck (did you mean command?)',
+    ],
+    [
+      { mountPoints: [{ sourcevolume: 'data', containerPath: '/data' }] },
+      'containerDefinitions[0].mountPoints[0].sourcevolume is not a field of MountPoint (did you mean sourceVolume?)',
+    ],
+    [
+      { linuxParameters: { capabilities: { Add: ['NET_ADMIN'] } } },
+      'containerDefinitions[0].linuxParameters.capabilities.Add is not a field of KernelCapabilities (did you mean add?)',
+    ],
+    [
+      { environment: { A: '1' } },
+      'containerDefinitions[0].environment must be a list; got an object',
+    ],
+    [
+      { healthCheck: ['CMD'] },
+      'containerDefinitions[0].healthCheck must be an object (HealthCheck); got a list',
+    ],
+    [{ cpu: { units: 256 } }, 'containerDefinitions[0].cpu must be a single value; got an object'],
+  ])('refuses a container with %j, naming the path', (container, problem) => {
+    expect(parseTaskDefinitionFile(withContainer(container), 'td.json')).toEqual({
+      problem: refusal(problem),
+    });
+  });
+
+  it('checks volumes, tags and the other top-level structures too, and lists every problem', () => {
+    const text = withContainer(
+      { portMapping: [] },
+      {
+        volumes: [{ name: 'data', efsVolumeConfiguration: { fileSystemID: 'fs-1' } }],
+        tags: [{ Key: 'team', value: 'web' }],
+      },
+    );
+    expect(parseTaskDefinitionFile(text, 'td.json')).toEqual({
+      problem: refusal(
+        [
+          'containerDefinitions[0].portMapping is not a field of ContainerDefinition (did you mean portMappings?)',
+          'volumes[0].efsVolumeConfiguration.fileSystemID is not a field of EFSVolumeConfiguration (did you mean fileSystemId?)',
+          'tags[0].Key is not a field of Tag (did you mean key?)',
+        ].join('; '),
+      ),
+    });
+  });
+
+  it('accepts every field of a task definition that ECS described', () => {
+    for (const name of ['web-fargate.describe.json', 'worker-ec2.describe.json']) {
+      const text = readFileSync(`test/fixtures/ecs/${name}`, 'utf8');
+      expect(parseTaskDefinitionFile(text, name)).toHaveProperty('request');
+    }
+  });
+
+  it('reports deeply nested malformed JSON with its position, without overflowing the stack', () => {
+    const deep = '{"family": ' + '['.repeat(200_000) + '1,}';
+    expect(parseTaskDefinitionFile(deep, 'deep.json')).toEqual({
+      problem: "file 'deep.json' is not valid JSON: unexpected '}' at line 1 column 200014",
+    });
+    expect(parseTaskDefinitionFile('['.repeat(200_000), 'deep.json')).toEqual({
+      problem: "file 'deep.json' is not valid JSON: the file ends before the JSON does",
+    });
+  });
+
+  it('refuses deeply nested valid JSON where a single value belongs, without overflowing', () => {
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    const text = `{"family": "api", "cpu": ${deep}, "containerDefinitions": [{"name": "api"}]}`;
+    expect(parseTaskDefinitionFile(text, 'td.json')).toEqual({
+      problem: refusal('cpu must be a single value; got a list'),
     });
   });
 
