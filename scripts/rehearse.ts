@@ -21,7 +21,7 @@ import {
   engineAvailable,
   exampleAppContext,
   freePort,
-  runCommand,
+  runProcess,
   startRegistry,
   tempEngine,
   type Registry,
@@ -221,7 +221,7 @@ async function main(): Promise<number> {
   };
 
   stage('test: the example service');
-  const tests = await runCommand('bash', [join(repoRoot, 'examples/app/test.sh')]);
+  const tests = await runProcess('bash', [join(repoRoot, 'examples/app/test.sh')]);
   if (tests.code !== 0)
     throw new Error(`examples/app/test.sh failed:\n${tests.stdout}${tests.stderr}`);
   console.log(
@@ -288,7 +288,7 @@ async function main(): Promise<number> {
     writeFileSync(scriptPath, commands);
     const probe = previous ? downtimeProbe(port) : undefined;
     const t0 = Date.now();
-    const deploy = await runCommand('sh', [scriptPath], {
+    const deploy = await runProcess('sh', [scriptPath], {
       env: {
         ...host.env,
         PATH: `${hostBin}:${process.env.PATH ?? ''}`,

@@ -164,7 +164,7 @@ export function tempEngine(): {
 }
 
 /** Run any command with the engine environment (default state dir unless opts.env overrides). */
-export function runCommand(
+export function runProcess(
   cmd: string,
   args: string[],
   opts: CommandOptions = {},
@@ -192,7 +192,7 @@ export function runCommand(
 
 /** `podman ...args` with the engine environment. Never throws on a non-zero exit: check `code`. */
 export function podman(args: string[], opts: CommandOptions = {}): Promise<CommandResult> {
-  return runCommand('podman', args, opts);
+  return runProcess('podman', args, opts);
 }
 
 /** A TCP port free on 127.0.0.1 right now (bound, then released). */
@@ -228,7 +228,7 @@ export async function startRegistry(
       SHIPYARD_REGISTRY_USER: user,
       SHIPYARD_REGISTRY_PASSWORD: password,
     };
-    const r = await runCommand('bash', [engineScript('registry.sh'), 'start'], { env });
+    const r = await runProcess('bash', [engineScript('registry.sh'), 'start'], { env });
     if (r.code === 0) {
       return {
         host: `127.0.0.1:${port}`,
@@ -236,7 +236,7 @@ export async function startRegistry(
         user,
         password,
         async stop() {
-          const s = await runCommand('bash', [engineScript('registry.sh'), 'stop', '--purge'], {
+          const s = await runProcess('bash', [engineScript('registry.sh'), 'stop', '--purge'], {
             env,
           });
           if (s.code !== 0) throw new Error(`registry.sh stop failed: ${s.stderr}`);
@@ -266,7 +266,7 @@ export async function podmanLogin(registry: Registry, opts: CommandOptions = {})
  */
 export async function exampleAppContext(): Promise<string> {
   const dest = mkdtempSync(join(tmpdir(), 'shipyard-app-ctx-'));
-  const r = await runCommand('bash', [
+  const r = await runProcess('bash', [
     join(repoRoot, 'examples', 'app', 'prepare-context.sh'),
     dest,
   ]);
@@ -350,7 +350,7 @@ export function docker(args: string[], opts: CommandOptions = {}): Promise<Comma
     sharedDockerConfig = dir;
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   }
-  return runCommand('docker', args, {
+  return runProcess('docker', args, {
     ...opts,
     env: { DOCKER_HOST: dockerHost(), DOCKER_CONFIG: sharedDockerConfig ?? '', ...opts.env },
   });

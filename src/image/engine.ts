@@ -5,9 +5,9 @@
  * Registry login and logout live here too, because the build and the post step both need them.
  */
 import { spawn } from 'node:child_process';
+import type { EngineName } from '../engines.js';
 
-export type EngineName = 'docker' | 'podman';
-export const ENGINES: readonly EngineName[] = ['docker', 'podman'];
+export { ENGINES, type EngineName } from '../engines.js';
 
 export interface RunOptions {
   /** Written to stdin, then stdin is closed. The only way a password reaches an engine. */

@@ -1,4 +1,5 @@
 /** The inputs of actions/deploy-ec2-ssm, parsed and checked before any AWS call. */
+import { ENGINES } from '../engines.js';
 import { InputReader, shown, type InputGetter } from './reader.js';
 import { formatDuration } from '../duration.js';
 import { isImageReference, parseEcrHost, parseImageReference } from '../image/reference.js';
@@ -9,9 +10,8 @@ import {
   DEFAULT_KEEP_IMAGES,
   DEFAULT_REGISTRY_LOGIN,
   DEFAULT_RESTART_POLICY,
-  ENGINES,
   ENV_NAME,
-  REGISTRY_LOGINS,
+  REGISTRY_LOGIN_MODES,
   RESTART_POLICY,
   RESTART_POLICY_RULE,
   SSM_PARAMETER_NAME,
@@ -199,7 +199,7 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
     else r.problem('run-options', parsed.error);
   }
   const engine = r.choice('engine', ENGINES, DEFAULT_ENGINE);
-  const registryLogin = r.choice('registry-login', REGISTRY_LOGINS, DEFAULT_REGISTRY_LOGIN);
+  const registryLogin = r.choice('registry-login', REGISTRY_LOGIN_MODES, DEFAULT_REGISTRY_LOGIN);
   if (registryLogin === 'ecr' && imageParsed && ecrRegion === undefined)
     r.problem(
       'registry-login',

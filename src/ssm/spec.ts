@@ -5,6 +5,7 @@
  */
 import { isIPv6 } from 'node:net';
 import { posix } from 'node:path';
+import { ENGINES, type EngineName } from '../engines.js';
 import { isImageReference, parseImageReference } from '../image/reference.js';
 
 export interface PortMapping {
@@ -15,8 +16,8 @@ export interface PortMapping {
   protocol: 'tcp' | 'udp';
 }
 
-export type Engine = 'docker' | 'podman';
-export type RegistryLogin = 'ecr' | 'none';
+/** How a host logs in to the registry: not to be confused with build-push's login credentials. */
+export type RegistryLoginMode = 'ecr' | 'none';
 
 export interface DeploySpec {
   /** Full reference, already validated (src/image/reference.ts). */
@@ -37,9 +38,9 @@ export interface DeploySpec {
    * SYS_ADMIN (what would let the container take the host over). Off by default.
    */
   allowHostAccess?: boolean;
-  engine: Engine;
+  engine: EngineName;
   /** ecr: `aws ecr get-login-password | <engine> login --password-stdin <registry>` on the host. */
-  registryLogin: RegistryLogin;
+  registryLogin: RegistryLoginMode;
   /** For the AWS CLI on the host; absent: taken from an ECR image host, else the CLI's own default. */
   region?: string;
   /** Run on the host with `sh -c`; healthy = exit 0. */
@@ -65,10 +66,9 @@ export interface DeploySpec {
   force?: boolean;
 }
 
-export const DEFAULT_ENGINE: Engine = 'docker';
-export const ENGINES: readonly Engine[] = ['docker', 'podman'];
-export const DEFAULT_REGISTRY_LOGIN: RegistryLogin = 'ecr';
-export const REGISTRY_LOGINS: readonly RegistryLogin[] = ['ecr', 'none'];
+export const DEFAULT_ENGINE: EngineName = 'docker';
+export const DEFAULT_REGISTRY_LOGIN: RegistryLoginMode = 'ecr';
+export const REGISTRY_LOGIN_MODES: readonly RegistryLoginMode[] = ['ecr', 'none'];
 export const DEFAULT_RESTART_POLICY = 'unless-stopped';
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 60;
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
@@ -567,7 +567,7 @@ export function deploySpecProblems(spec: DeploySpec): string[] {
     problems.push(`container name '${spec.containerName}' must be ${CONTAINER_NAME_RULE}`);
   if (!ENGINES.includes(spec.engine))
     problems.push(`engine '${spec.engine}' is not docker or podman`);
-  if (!REGISTRY_LOGINS.includes(spec.registryLogin))
+  if (!REGISTRY_LOGIN_MODES.includes(spec.registryLogin))
     problems.push(`registry-login '${spec.registryLogin}' is not ecr or none`);
   if (!RESTART_POLICY.test(spec.restartPolicy))
     problems.push(`restart policy '${spec.restartPolicy}' must be ${RESTART_POLICY_RULE}`);

@@ -27,7 +27,7 @@ import {
   engineAvailable,
   exampleAppContext,
   podman,
-  runCommand,
+  runProcess,
   startRegistry,
   tempEngine,
 } from '../../scripts/engine/engine.js';
@@ -219,7 +219,7 @@ describeEngine('build-push with podman and a registry', () => {
     });
 
     it('labels the image with the commit and the source', async () => {
-      const inspected = await runCommand('skopeo', [
+      const inspected = await runProcess('skopeo', [
         'inspect',
         '--tls-verify=false',
         '--creds',
@@ -399,7 +399,7 @@ describeEngine('build-push with podman and a registry', () => {
       expect(run.stdout).toContain(`::add-mask::${VALUE}`);
 
       // Every blob of the pushed image: the manifest, the config (history included) and the layers.
-      const copied = await runCommand('skopeo', [
+      const copied = await runProcess('skopeo', [
         'copy',
         '--src-tls-verify=false',
         '--src-creds',

@@ -10,7 +10,7 @@ import {
   freePort,
   podman,
   podmanLogin,
-  runCommand,
+  runProcess,
   startRegistry,
   tempEngine,
 } from '../../scripts/engine/engine.js';
@@ -71,7 +71,7 @@ describeEngine('local engine + example app', () => {
       );
       await ok(podman(['push', '--quiet', `${repo}:${tag}`]));
     }
-    const inspected = await runCommand('skopeo', [
+    const inspected = await runProcess('skopeo', [
       'inspect',
       '--tls-verify=false',
       '--creds',

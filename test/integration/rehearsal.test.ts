@@ -4,7 +4,7 @@
  * and in the container really left running.
  */
 import { rmSync } from 'node:fs';
-import { engineAvailable, engineEnv, podman, runCommand } from '../../scripts/engine/engine.js';
+import { engineAvailable, engineEnv, podman, runProcess } from '../../scripts/engine/engine.js';
 
 const describeEngine = engineAvailable() ? describe : describe.skip;
 
@@ -13,7 +13,7 @@ describeEngine('npm start (the rehearsal)', () => {
   let kept: { port: number; dir: string } | undefined;
 
   beforeAll(async () => {
-    const run = await runCommand('npx', ['tsx', 'scripts/rehearse.ts'], {
+    const run = await runProcess('npx', ['tsx', 'scripts/rehearse.ts'], {
       env: { SHIPYARD_REHEARSAL_KEEP: '1' },
       timeoutMs: 300_000,
     });
