@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Bundle every action into its committed dist/: actions/<name>/index.ts -> dist/index.js,
-# and, for actions with a post step, post.ts -> dist/post/index.js. Usage: build.sh [name...]
+# Bundle every action into its committed dist/: actions/<name>/index.ts -> dist/index.js. An
+# action with a post step (post.ts) gets dist/post/index.js, a shim that loads the same bundle as
+# the post step: one bundle per action, one start-up path. Usage: build.sh [name...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +15,10 @@ for name in "${names[@]}"; do
   rm -rf "$dir/dist"
   npx ncc build "$dir/index.ts" -o "$dir/dist" --minify --target es2022 --license licenses.txt --quiet
   if [ -f "$dir/post.ts" ]; then
-    npx ncc build "$dir/post.ts" -o "$dir/dist/post" --minify --target es2022 --quiet
+    mkdir -p "$dir/dist/post"
+    cp "$dir/dist/package.json" "$dir/dist/post/package.json"
+    printf '%s\n' '// The post step: the main bundle, told which step it is (see ../../index.ts).' \
+      "process.env.SHIPYARD_STEP = 'post';" "await import('../index.js');" >"$dir/dist/post/index.js"
   fi
   printf '%-16s %s bytes\n' "$name" "$(wc -c < "$dir/dist/index.js")"
 done

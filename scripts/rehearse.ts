@@ -1,7 +1,7 @@
 /**
  * `npm start`: the example pipeline rehearsed end to end on this machine, with no AWS account.
  *
- *   test -> build-push (v1) -> deploy-ec2-ssm host script -> wait-healthy -> v2 -> broken v3 -> rollback
+ *   test -> build-push (v1) -> deploy-ec2-ssm host script -> wait-healthy -> v2 -> broken v3 rejected
  *
  * Every stage runs the real thing: the example's own tests; the committed build-push bundle run as
  * the runner runs it, against an ECR stand-in (the AWS JSON stub in front of a real registry); the
@@ -44,6 +44,8 @@ interface Row {
   result: string;
   deployMs: number;
   downtime: string;
+  /** Polls without a healthy answer while this release was deployed. */
+  failedPolls: number;
   serving: string;
 }
 
@@ -125,10 +127,14 @@ function runBundle(
   });
 }
 
-/** Polls /health every 50 ms and reports the longest time without a healthy answer. */
+/**
+ * Polls /health every 50 ms and reports the longest time between healthy answers and the number
+ * of polls that got no healthy answer.
+ */
 function downtimeProbe(port: number) {
   let lastOk: number | undefined;
   let longestGap = 0;
+  let failed = 0;
   let stopped = false;
   const tick = () => {
     if (stopped) return;
@@ -141,11 +147,11 @@ function downtimeProbe(port: number) {
           if (res.statusCode === 200) {
             if (lastOk !== undefined) longestGap = Math.max(longestGap, started - lastOk);
             lastOk = started;
-          }
+          } else failed++;
         });
       },
     );
-    req.on('error', () => {});
+    req.on('error', () => failed++);
     req.on('timeout', () => req.destroy());
     setTimeout(tick, 50);
   };
@@ -154,7 +160,7 @@ function downtimeProbe(port: number) {
     stop: () => {
       stopped = true;
       if (lastOk !== undefined) longestGap = Math.max(longestGap, Date.now() - lastOk - 50);
-      return longestGap;
+      return { longestGap, failed };
     },
   };
 }
@@ -234,7 +240,7 @@ async function main(): Promise<number> {
     {
       version: 'v3',
       buildArgs: 'VERSION=v3\nBROKEN=true',
-      expect: 'rolled-back',
+      expect: 'rejected',
       note: ' (broken: /health answers 500)',
     },
   ];
@@ -269,11 +275,12 @@ async function main(): Promise<number> {
       engine: 'podman',
       registryLogin: 'ecr',
       region: 'us-east-1',
-      healthCmd: `curl -fsS -m 2 http://127.0.0.1:${port}/health`,
+      // $SHIPYARD_PORT_8000: the candidate's loopback port first, then the real one.
+      healthCmd: 'curl -fsS -m 2 "http://127.0.0.1:$SHIPYARD_PORT_8000/health"',
       healthTimeoutSeconds: HEALTH_TIMEOUT_SECONDS,
       stopTimeoutSeconds: 5,
       keepImages: 3,
-      lockFile: join(work, 'deploy.lock'),
+      stateDir: join(work, 'state'),
       lockTimeoutSeconds: 60,
     };
     const { commands } = prepareDeployCommand(spec);
@@ -295,11 +302,11 @@ async function main(): Promise<number> {
       indent(
         deploy.stdout
           .split('\n')
-          .filter((l) => l.startsWith('==>') || l.startsWith('!!'))
+          .filter((l) => l.startsWith('==>') || l.startsWith('    no candidate'))
           .join('\n') || deploy.stdout,
       ),
     );
-    const result: DeployResult | undefined = parseDeployResult(deploy.stdout);
+    const result: DeployResult | undefined = parseDeployResult(deploy.stderr);
     console.log(indent(`result: ${result?.outcome ?? 'no result line'} (exit ${deploy.code})`));
 
     stage(`wait-healthy: http://localhost:${port}/health`);
@@ -321,7 +328,11 @@ async function main(): Promise<number> {
       digest: `${build.outputs.digest?.slice(0, 19)}…`,
       result: `${result?.outcome ?? 'none'}${result?.outcome === release.expect ? '' : ` (expected ${release.expect})`}`,
       deployMs,
-      downtime: gap === undefined ? 'first deploy' : `${gap} ms`,
+      failedPolls: gap?.failed ?? 0,
+      downtime:
+        gap === undefined
+          ? 'first deploy'
+          : `${gap.failed} failed polls, longest gap ${gap.longestGap} ms`,
       serving: `${serving}${health.code === 0 ? '' : ' (wait-healthy failed)'}`,
     });
     if (result?.outcome === 'deployed') previous = release.version;
@@ -357,10 +368,13 @@ async function main(): Promise<number> {
   const ok =
     rows.length === 3 &&
     rows.every((r, i) => r.result === releases[i]?.expect) &&
-    rows[2]?.serving === 'v2';
+    rows[2]?.serving === 'v2' &&
+    rows[2]?.failedPolls === 0;
   console.log(
     `\nrehearsal ${ok ? 'passed' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(1)} s: ` +
-      (ok ? 'v1 and v2 deployed, the broken v3 rolled back, v2 serving' : 'see the table above'),
+      (ok
+        ? 'v1 and v2 deployed; the broken v3 was rejected as a candidate while v2 kept serving'
+        : 'see the table above'),
   );
   return ok ? 0 : 1;
 }

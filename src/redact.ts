@@ -8,10 +8,3 @@ export function redact(text: string, secrets: readonly string[]): string {
   }
   return out;
 }
-
-/** A URL as it may be shown: any password in it replaced by ***. */
-export function displayUrl(url: URL | string): string {
-  const u = new URL(String(url));
-  if (u.password) u.password = '***';
-  return u.href;
-}

@@ -8,7 +8,7 @@ import { processRunner } from '../../src/image/engine.js';
 import { describeLeftover, parseLeftovers, removeLeftovers } from '../../src/image/leftovers.js';
 import { STATE } from './state.js';
 
-async function post(): Promise<void> {
+export async function post(): Promise<void> {
   try {
     const leftovers = parseLeftovers(core.getState(STATE.leftovers));
     const workDir = core.getState(STATE.workDir);
@@ -31,5 +31,3 @@ async function post(): Promise<void> {
     core.warning(`cleanup failed: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
-
-await post();

@@ -6,17 +6,20 @@ import {
   deployEc2Ssm,
   hostSpec,
   prepareDeployCommand,
+  timeoutCoverageWarning,
   type DeployRollout,
 } from '../../src/ssm/deploy.js';
 import {
   describeRolloutFailure,
   instancesJson,
+  outdatedWarning,
   printedScriptSummary,
   rolloutSummary,
 } from '../../src/ssm/report.js';
 import { awsClientConfig } from '../../src/aws.js';
+import { hostAccessOptions, type DeploySpec } from '../../src/ssm/spec.js';
 import { cancelOnSignals } from '../../src/signals.js';
-import { failWith, writeSummary } from '../shared/io.js';
+import { failWith, logUntrusted, writeSummary } from '../shared/io.js';
 import { STATE } from './state.js';
 
 export async function run(): Promise<void> {
@@ -34,14 +37,30 @@ export async function run(): Promise<void> {
     // Both are checked above; only print-script may go without them.
     if (!inputs.targets || region === undefined) throw new Error('no targets or no region');
 
+    const coverage = timeoutCoverageWarning({
+      timeoutMs: inputs.timeoutMs,
+      executionTimeoutMs: inputs.executionTimeoutMs,
+      maxConcurrency: inputs.maxConcurrency,
+      ...(inputs.targets.kind === 'instances'
+        ? { instanceCount: inputs.targets.instanceIds.length }
+        : {}),
+    });
+    if (coverage) core.warning(coverage);
+    const hostAccess = hostAccessOptions(inputs.spec.runOptions);
+    if (hostAccess.length > 0)
+      core.warning(
+        `allow-host-access: true lets these run-options give the container its host: ${hostAccess.join(', ')}`,
+      );
+
     const ssm = new SSMClient(awsClientConfig({ region }));
     const stopOnSignal = cancelOnSignals();
+    const sent: string[] = [];
     let rollout: DeployRollout;
     try {
       rollout = await deployEc2Ssm({
         ssm,
         region,
-        spec: inputs.spec,
+        spec: withRunId(inputs.spec),
         targets: inputs.targets,
         documentName: inputs.documentName,
         maxConcurrency: inputs.maxConcurrency,
@@ -50,14 +69,20 @@ export async function run(): Promise<void> {
         timeoutMs: inputs.timeoutMs,
         executionTimeoutMs: inputs.executionTimeoutMs,
         waitForAgentMs: inputs.waitForAgentMs,
+        skipOffline: inputs.skipOffline,
         output: inputs.output,
         onSent: (commandId) => {
-          // Saved at once: if this step is killed while waiting, the post step cancels the command.
-          core.saveState(STATE.commandId, commandId);
+          // Saved at once: if this step is killed while waiting, the post step cancels them all.
+          sent.push(commandId);
+          core.saveState(STATE.commandId, sent[0]);
+          core.saveState(STATE.commandIds, JSON.stringify(sent));
           core.saveState(STATE.region, region);
-          core.setOutput('command-id', commandId);
+          core.saveState(STATE.image, inputs.spec.image);
+          core.setOutput('command-id', sent[0]);
         },
-        log: (line) => core.info(line),
+        // Lines may quote hosts (their output, a health command's answer): no workflow command in
+        // them may run.
+        log: logUntrusted,
         signal: stopOnSignal.signal,
       });
     } finally {
@@ -66,11 +91,15 @@ export async function run(): Promise<void> {
     core.saveState(STATE.finished, 'true');
 
     core.setOutput('command-id', rollout.commandId ?? '');
+    core.setOutput('command-ids', JSON.stringify(sent));
     core.setOutput('status', rollout.status);
+    core.setOutput('skipped', String(rollout.skipped ?? 0));
     core.setOutput('instances', instancesJson(rollout));
     core.setOutput('succeeded', String(rollout.succeeded));
     core.setOutput('failed', String(rollout.failed));
     await writeSummary(rolloutSummary(rollout));
+    const outdated = outdatedWarning(rollout);
+    if (outdated) core.warning(outdated);
     if (rollout.status === 'succeeded')
       core.info(`deployed ${inputs.spec.image} to ${rollout.succeeded} instances`);
     else core.setFailed(describeRolloutFailure(rollout));
@@ -95,6 +124,15 @@ async function resolveRegion(inputs: DeployEc2SsmInputs): Promise<string | undef
   throw new Error(
     "input 'region' is required: the job has no AWS region (AWS_REGION) and the image is not in ECR",
   );
+}
+
+/**
+ * The run's id goes to the hosts with the deploy: GITHUB_RUN_ID only grows, so a host can refuse a
+ * queued older run that would deploy over a newer one.
+ */
+function withRunId(spec: DeploySpec): DeploySpec {
+  const runId = process.env.GITHUB_RUN_ID ?? '';
+  return /^\d{1,18}$/.test(runId) ? { ...spec, runId } : spec;
 }
 
 /**

@@ -1,4 +1,5 @@
 /** Adapter helpers shared by every action's main.ts (the only layer that talks to @actions/core). */
+import { randomBytes } from 'node:crypto';
 import * as core from '@actions/core';
 
 /** The job summary is a report, not the job: failing to write it warns instead of failing the step. */
@@ -15,4 +16,16 @@ export async function writeSummary(markdown: string): Promise<void> {
 /** Every action ends through here: the message of whatever went wrong becomes the step's failure. */
 export function failWith(error: unknown): void {
   core.setFailed(error instanceof Error ? error.message : String(error));
+}
+
+/**
+ * Log text that comes from outside (a host's output, a container's log): between
+ * `::stop-commands::<token>` and `::<token>::`, the runner runs no workflow command in it, whatever
+ * it holds (`::warning`, `##[`, leading spaces). The token is random, so the text cannot end it.
+ */
+export function logUntrusted(text: string): void {
+  const token = randomBytes(16).toString('hex');
+  core.info(`::stop-commands::${token}`);
+  core.info(text);
+  core.info(`::${token}::`);
 }

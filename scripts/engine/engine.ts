@@ -4,6 +4,14 @@
  * auth (scripts/engine/registry.sh). The shell scripts stay the single source of truth for the
  * configuration; this module only calls them. Node built-ins only.
  *
+ * A real Docker daemon (Debian's docker.io, classic builder) runs next to podman, started by
+ * scripts/engine/dockerd.sh with all its state in its own dir and socket:
+ *
+ *   const describeDocker = dockerAvailable() ? describe : describe.skip;  // starts the daemon
+ *   const config = tempDockerConfig();      // private DOCKER_CONFIG: logins stay in the test
+ *   await dockerLogin(registry, { env: config.env });
+ *   await docker(['build', '-t', `${registry.host}/app:1`, context], { env: config.env });
+ *
  *   const it_ = engineAvailable() ? it : it.skip;
  *   const registry = await startRegistry();
  *   await podmanLogin(registry);
@@ -264,4 +272,98 @@ export async function exampleAppContext(): Promise<string> {
   ]);
   if (r.code !== 0) throw new Error(`prepare-context.sh failed: ${r.stderr}`);
   return dest;
+}
+
+let dockerState: { host: string } | { reason: string } | undefined;
+
+/**
+ * True when the Docker-backed tests can run: Linux, root, dockerd and the docker client
+ * installed (scripts/engine/install.sh), and the project's daemon answers. Unlike
+ * engineAvailable() this STARTS the daemon (scripts/engine/dockerd.sh start: idempotent, a no-op
+ * when it already runs); synchronous so that a test file can choose
+ * `describe` or `describe.skip` while jest collects it. When it is false the reason is printed.
+ */
+export function dockerAvailable(): boolean {
+  if (dockerState === undefined) {
+    const missing = ['docker', 'dockerd', 'bash', 'ip'].filter(
+      (cmd) => ![cmd, `/usr/sbin/${cmd}`, `/sbin/${cmd}`].some(onPath),
+    );
+    if (process.platform !== 'linux' || process.getuid?.() !== 0) {
+      dockerState = { reason: 'the Docker daemon needs Linux and root' };
+    } else if (missing.length > 0) {
+      dockerState = {
+        reason: `${missing.join(', ')} not installed (run scripts/engine/install.sh as root)`,
+      };
+    } else {
+      const r = spawnSync('bash', [engineScript('dockerd.sh'), 'start'], {
+        encoding: 'utf8',
+        // dockerd.sh waits up to 90 s for a concurrent start's lock, then 60 s for the daemon.
+        timeout: 180_000,
+      });
+      const host = /^DOCKER_HOST=(\S+)$/m.exec(r.stdout ?? '')?.[1];
+      dockerState =
+        r.status === 0 && host
+          ? { host }
+          : {
+              reason: `scripts/engine/dockerd.sh start failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stderr}`,
+            };
+    }
+    if ('reason' in dockerState && process.env.CI !== 'true')
+      console.warn(`Docker tests skipped: ${dockerState.reason}`);
+  }
+  // In CI the daemon is part of the setup: a daemon that cannot start is a failure.
+  if ('reason' in dockerState && process.env.CI === 'true')
+    throw new Error(`CI=true but the Docker daemon is unavailable: ${dockerState.reason}`);
+  return 'host' in dockerState;
+}
+
+/** `unix://<dir>/docker.sock` of the project's daemon (after dockerAvailable() returned true). */
+export function dockerHost(): string {
+  if (!dockerState || !('host' in dockerState))
+    throw new Error('the Docker daemon is not running: call dockerAvailable() first');
+  return dockerState.host;
+}
+
+let sharedDockerConfig: string | undefined;
+
+/**
+ * A private DOCKER_CONFIG dir (config.json holds `docker login` credentials) with DOCKER_HOST:
+ * pass `env` to docker(), dockerLogin() or an action, so a login never reaches ~/.docker or
+ * another test. `dispose()` deletes it.
+ */
+export function tempDockerConfig(): { dir: string; env: Record<string, string>; dispose(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'shipyard-docker-config-'));
+  return {
+    dir,
+    env: { DOCKER_HOST: dockerHost(), DOCKER_CONFIG: dir },
+    dispose: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/**
+ * `docker ...args` against the project's daemon. Never throws on a non-zero exit: check `code`.
+ * Without a DOCKER_CONFIG in opts.env it uses one private to this process (never ~/.docker).
+ */
+export function docker(args: string[], opts: CommandOptions = {}): Promise<CommandResult> {
+  if (!opts.env?.DOCKER_CONFIG && !sharedDockerConfig) {
+    const dir = mkdtempSync(join(tmpdir(), 'shipyard-docker-config-'));
+    sharedDockerConfig = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return runCommand('docker', args, {
+    ...opts,
+    env: { DOCKER_HOST: dockerHost(), DOCKER_CONFIG: sharedDockerConfig ?? '', ...opts.env },
+  });
+}
+
+/**
+ * `docker login` to the registry (plain HTTP: the daemon treats 127.0.0.0/8 as insecure by
+ * default). The credentials go to opts.env.DOCKER_CONFIG (see tempDockerConfig()).
+ */
+export async function dockerLogin(registry: Registry, opts: CommandOptions = {}): Promise<void> {
+  const r = await docker(
+    ['login', '--username', registry.user, '--password-stdin', registry.host],
+    { ...opts, input: registry.password },
+  );
+  if (r.code !== 0) throw new Error(`docker login ${registry.host} failed: ${r.stderr}`);
 }

@@ -9,9 +9,11 @@ set -euo pipefail
 # netavark + iptables are what `podman run -p` needs (rootful bridge networking);
 # listed explicitly so apt cannot pick the CNI plugins for podman's network stack.
 # curl is the health command of the host-script tests and the rehearsal.
-packages=(podman runc docker-registry skopeo shellcheck busybox-static apache2-utils netavark iptables curl)
+# docker.io is the real Docker daemon (20.10, classic builder) the docker tests start with
+# scripts/engine/dockerd.sh; iproute2 (`ip`) creates that daemon's own bridge.
+packages=(podman runc docker-registry skopeo shellcheck busybox-static apache2-utils netavark iptables curl docker.io iproute2)
 # command (or absolute path) that proves each package is installed
-commands=(podman runc docker-registry skopeo shellcheck /bin/busybox htpasswd /usr/lib/podman/netavark iptables curl)
+commands=(podman runc docker-registry skopeo shellcheck /bin/busybox htpasswd /usr/lib/podman/netavark iptables curl /usr/sbin/dockerd /sbin/ip)
 
 have_all() {
   local c
@@ -28,7 +30,7 @@ if have_all; then
 fi
 
 # Not fatal: `npm test` runs this first, and the engine-backed integration tests
-# skip themselves (engineAvailable() === false) when the tools are missing.
+# skip themselves (engineAvailable()/dockerAvailable() === false) when the tools are missing.
 if [[ "$(id -u)" != 0 ]]; then
   echo "install.sh: engine tools missing and not root; skipping (run: sudo $0)" >&2
   exit 0

@@ -74,29 +74,56 @@ export async function findRepository(
 
 /**
  * Lifecycle policy of an image repository: untagged images expire after 7 days, and only the
- * newest `keepImages` images are kept. ECR wants the `any` rule last.
+ * newest `keepImages` tagged images are kept.
+ *
+ * ECR evaluates rules by priority; a rule counts every image its tag filter selects (newest
+ * first), but may not expire one that a rule of higher priority selects (the user guide's
+ * "Lifecycle policies" and its Example A). So:
+ * - the count rule selects tagged images only (`*`): a recent untagged image, such as a cache
+ *   manifest the next build replaced or a platform manifest of an index, never takes the place
+ *   of a release (with `tagStatus: any` it would, even while the untagged rule protects it);
+ * - with `cacheTag` (docker buildx keeps its registry cache under that tag of this repository),
+ *   a first rule selects the cache image and never expires it (one image holds a tag, and it
+ *   allows one), and the count rule keeps one more: ECR still counts the cache among the tagged
+ *   images, so it never takes the place of an image either.
  */
-export function imageLifecyclePolicy(keepImages: number): string {
+export function imageLifecyclePolicy(keepImages: number, opts: { cacheTag?: string } = {}): string {
+  const rules: object[] = [];
+  if (opts.cacheTag) {
+    rules.push({
+      description: `Never expire the registry cache (tag ${opts.cacheTag})`,
+      selection: {
+        tagStatus: 'tagged',
+        tagPatternList: [opts.cacheTag],
+        countType: 'imageCountMoreThan',
+        countNumber: 1,
+      },
+    });
+  }
+  rules.push(
+    {
+      description: 'Expire untagged images after 7 days',
+      selection: {
+        tagStatus: 'untagged',
+        countType: 'sinceImagePushed',
+        countUnit: 'days',
+        countNumber: 7,
+      },
+    },
+    {
+      description: opts.cacheTag
+        ? `Keep only the newest ${keepImages} images besides the cache`
+        : `Keep only the newest ${keepImages} images`,
+      selection: {
+        tagStatus: 'tagged',
+        tagPatternList: ['*'],
+        countType: 'imageCountMoreThan',
+        countNumber: opts.cacheTag ? keepImages + 1 : keepImages,
+      },
+    },
+  );
   return JSON.stringify({
-    rules: [
-      {
-        rulePriority: 1,
-        description: 'Expire untagged images after 7 days',
-        selection: {
-          tagStatus: 'untagged',
-          countType: 'sinceImagePushed',
-          countUnit: 'days',
-          countNumber: 7,
-        },
-        action: { type: 'expire' },
-      },
-      {
-        rulePriority: 2,
-        description: `Keep only the newest ${keepImages} images`,
-        selection: { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: keepImages },
-        action: { type: 'expire' },
-      },
-    ],
+    rules: rules.map((rule, i) => ({ rulePriority: i + 1, ...rule, action: { type: 'expire' } })),
   });
 }
 

@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { displayUrl, maskQueryText } from './url-secrets.js';
 
 export interface ProbeRequest {
   url: URL;
@@ -29,8 +30,10 @@ export async function probe(req: ProbeRequest, now: () => number = Date.now): Pr
   const deadline = started + req.timeoutMs;
   let url = req.url;
   let method = req.method;
+  // Custom headers (credentials, API keys) go to the origin they were written for, never elsewhere.
+  let headers = req.headers;
   for (let hop = 0; ; hop++) {
-    const result = await requestOnce(url, method, req, Math.max(1, deadline - now()));
+    const result = await requestOnce(url, method, headers, req, Math.max(1, deadline - now()));
     const latencyMs = now() - started;
     if ('error' in result) return { kind: 'error', reason: result.error, latencyMs, url: url.href };
     const location = result.location;
@@ -55,7 +58,7 @@ export async function probe(req: ProbeRequest, now: () => number = Date.now): Pr
       } catch {
         return {
           kind: 'error',
-          reason: `redirect to an invalid location '${location}'`,
+          reason: `redirect to an invalid location '${maskQueryText(location)}'`,
           latencyMs,
           url: url.href,
         };
@@ -68,6 +71,17 @@ export async function probe(req: ProbeRequest, now: () => number = Date.now): Pr
           url: url.href,
         };
       }
+      if (url.protocol === 'https:' && next.protocol === 'http:') {
+        return {
+          kind: 'error',
+          reason: `redirect from https to http refused (${displayUrl(next)}): it would send the request unencrypted`,
+          latencyMs,
+          url: url.href,
+        };
+      }
+      // Once a redirect leaves the origin, the rest of the chain goes without them, even back
+      // to the first origin: the hop that sent us there was not written by its owner.
+      if (next.origin !== url.origin) headers = {};
       // As browsers and curl do: 303 always, and 301/302 after POST, become GET.
       if (
         result.status === 303 ||
@@ -84,12 +98,18 @@ export async function probe(req: ProbeRequest, now: () => number = Date.now): Pr
 
 type Raw = { status: number; body: string; location?: string } | { error: string };
 
-function requestOnce(url: URL, method: string, req: ProbeRequest, timeoutMs: number): Promise<Raw> {
+function requestOnce(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  req: ProbeRequest,
+  timeoutMs: number,
+): Promise<Raw> {
   return new Promise((resolve) => {
     const isHttps = url.protocol === 'https:';
     const options: https.RequestOptions = {
       method,
-      headers: { 'user-agent': 'shipyard-wait-healthy', ...req.headers },
+      headers: { 'user-agent': 'shipyard-wait-healthy', ...headers },
       agent: false,
       // Try every address a name resolves to, so a server listening on only ::1 or only
       // 127.0.0.1 is found (Node 17+ no longer prefers IPv4)...

@@ -4,7 +4,8 @@
  */
 import { poll, type Clock, systemClock } from '../poll.js';
 import { formatDuration } from '../duration.js';
-import { displayUrl, redact } from '../redact.js';
+import { redact } from '../redact.js';
+import { displayUrl } from './url-secrets.js';
 import { judgeAnswer, type Expectation } from './expect.js';
 import { probe as realProbe, type ProbeAnswer, type ProbeRequest } from './probe.js';
 
@@ -20,7 +21,7 @@ export interface WaitHealthyOptions {
   intervalMs: number;
   maxIntervalMs: number;
   consecutiveSuccesses: number;
-  /** Values to mask in anything this returns or logs (header values). */
+  /** Values to mask in anything this returns or logs (header values, long secret query values). */
   secrets?: readonly string[];
   log?: (line: string) => void;
   clock?: Clock;
@@ -30,7 +31,7 @@ export interface WaitHealthyOptions {
 }
 
 export interface UrlReport {
-  /** Shown form: no password. */
+  /** Shown form: no password, secret-looking query values as ***. */
   url: string;
   healthy: boolean;
   attempts: number;

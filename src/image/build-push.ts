@@ -8,7 +8,7 @@
  * reported through `onLeftovers` before it exists, so the post step can remove it even if this
  * process is killed. On the way out (success or not) it logs out and removes what it created.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../poll.js';
 import { formatDuration } from '../duration.js';
@@ -64,6 +64,12 @@ export interface BuildInputs {
   noCache: boolean;
   provenance: boolean;
   sbom: boolean;
+  /** Build secrets `[id, value]`: the values are written to 0600 files for the build only. */
+  secrets?: Array<[string, string]>;
+  /** Build secrets `[id, path]` read from files the runner has. */
+  secretFiles?: Array<[string, string]>;
+  /** `--ssh` values: `default` (the agent of SSH_AUTH_SOCK) or `id=path`. */
+  ssh?: string[];
 }
 
 export interface BuildPushOptions {
@@ -99,6 +105,8 @@ export interface BuildPushDeps {
   /** Folds the engine's output of one step in the log (core.group); by default it just runs. */
   section?: <T>(title: string, work: () => Promise<T>) => Promise<T>;
   signal?: AbortSignal;
+  /** The environment the engine runs in (SSH_AUTH_SOCK for ssh: default); default process.env. */
+  env?: Record<string, string | undefined>;
 }
 
 export interface CacheReport {
@@ -156,6 +164,44 @@ export function checkBuildContext(build: BuildInputs): void {
   }
 }
 
+/** Fail before anything else when a secret file or an ssh key or agent is missing. */
+export function checkBuildSecrets(
+  build: BuildInputs,
+  env: Record<string, string | undefined> = process.env,
+): void {
+  for (const [id, path] of build.secretFiles ?? []) {
+    if (!existsSync(path) || !statSync(path).isFile())
+      throw new Error(`input 'secret-files' names '${path}' for '${id}', which is not a file`);
+  }
+  for (const spec of build.ssh ?? []) {
+    if (spec === 'default') {
+      if (!env.SSH_AUTH_SOCK)
+        throw new Error(
+          "input 'ssh' asks for the default agent, but SSH_AUTH_SOCK is not set (start an ssh-agent first, e.g. webfactory/ssh-agent)",
+        );
+    } else {
+      const [id, path] = [spec.slice(0, spec.indexOf('=')), spec.slice(spec.indexOf('=') + 1)];
+      if (!existsSync(path))
+        throw new Error(`input 'ssh' names '${path}' for '${id}', which does not exist`);
+    }
+  }
+}
+
+/** The build-secret inputs a build uses, as they are named in messages. */
+function secretInputsUsed(build: BuildInputs): string[] {
+  return [
+    build.secrets?.length ? "'secrets'" : '',
+    build.secretFiles?.length ? "'secret-files'" : '',
+    build.ssh?.length ? "'ssh'" : '',
+  ].filter(Boolean);
+}
+
+function listed(items: string[]): string {
+  return items.length <= 1
+    ? (items[0] ?? '')
+    : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
 /** Which build command to use, checked before anything touches a registry. */
 export async function detectFlavour(
   run: CommandRunner,
@@ -183,6 +229,12 @@ export async function detectFlavour(
   }
   const buildx = await run('docker', ['buildx', 'version'], { timeoutMs: PROBE_TIMEOUT_MS });
   if (buildx.code === 0) return 'buildx';
+  const secretInputs = secretInputsUsed(build);
+  if (secretInputs.length > 0) {
+    throw new Error(
+      `${listed(secretInputs)} need docker buildx: Docker's classic builder has neither --secret nor --ssh (docker/setup-buildx-action installs buildx; or set engine: podman)`,
+    );
+  }
   const needs = [
     build.platforms.length > 1 ? "several 'platforms'" : '',
     build.provenance ? "'provenance'" : '',
@@ -202,12 +254,16 @@ export async function buildPush(
 ): Promise<BuildPushResult> {
   const clock = deps.clock ?? systemClock;
   // Values masked in every line this logs or throws; the login password joins them below.
-  const secrets = opts.build.buildArgs
-    .filter(([name]) => opts.build.secretBuildArgs.includes(name))
-    .map(([, value]) => value);
+  const secrets = [
+    ...opts.build.buildArgs
+      .filter(([name]) => opts.build.secretBuildArgs.includes(name))
+      .map(([, value]) => value),
+    ...(opts.build.secrets ?? []).map(([, value]) => value),
+  ];
   const log = (line: string) => deps.log(redact(line, secrets));
 
   checkBuildContext(opts.build);
+  checkBuildSecrets(opts.build, deps.env);
   const { flavour, login, host } = await probeAndLogin(opts, deps);
   if (login) secrets.push(login.password);
   const name = `${host}/${opts.repository}`;
@@ -242,11 +298,19 @@ export async function buildPush(
         ? await containerBuilderIfNeeded(deps, opts, cache.ref, leftovers, report, log)
         : undefined;
 
+    // The secret values stay out of the plan: the engine gets files, by id.
+    const { secrets: buildSecrets = [], secretFiles = [], ssh = [], ...buildInputs } = opts.build;
+    const secretDir = join(opts.workDir, 'build-secrets');
     const plan: BuildPlan = {
-      ...opts.build,
+      ...buildInputs,
       labels: imageLabels({ ...opts.source, created: new Date(clock.now()) }, opts.build.labels),
       references,
       ...(cache.ref ? { cacheRef: cache.ref } : {}),
+      secretMounts: [
+        ...buildSecrets.map(([id], i) => [id, join(secretDir, String(i))] as const),
+        ...secretFiles,
+      ],
+      ssh,
     };
     const metadataFile = join(opts.workDir, 'buildx-metadata.json');
     const [cmd, args] =
@@ -258,18 +322,31 @@ export async function buildPush(
     const section = deps.section ?? (<T>(_title: string, work: () => Promise<T>) => work());
     const built = await section(
       `building ${references.join(', ')} with ${flavour === 'buildx' ? 'docker buildx' : cmd}`,
-      () =>
-        runBuild({
-          run: deps.run,
-          cmd,
-          args,
-          env: buildEnv(plan),
-          timeoutMs: opts.buildTimeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS,
-          log,
-          secrets,
-          now: () => clock.now(),
-          ...(deps.signal ? { signal: deps.signal } : {}),
-        }),
+      async () => {
+        // The files exist only while the build runs (workDir is private, 0700; the post step
+        // removes it too if this process is killed).
+        try {
+          if (buildSecrets.length > 0) {
+            mkdirSync(secretDir, { mode: 0o700 });
+            buildSecrets.forEach(([, value], i) =>
+              writeFileSync(join(secretDir, String(i)), value, { mode: 0o600, flag: 'wx' }),
+            );
+          }
+          return await runBuild({
+            run: deps.run,
+            cmd,
+            args,
+            env: buildEnv(plan),
+            timeoutMs: opts.buildTimeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS,
+            log,
+            secrets,
+            now: () => clock.now(),
+            ...(deps.signal ? { signal: deps.signal } : {}),
+          });
+        } finally {
+          rmSync(secretDir, { recursive: true, force: true });
+        }
+      },
     );
     log(`built in ${formatDuration(built.durationMs)}`);
 
@@ -488,7 +565,11 @@ async function ensureRepository(
     ...ref,
     tagMutability: opts.tagMutability,
     scanOnPush: true,
-    lifecyclePolicy: imageLifecyclePolicy(opts.keepImages),
+    // docker (buildx, now or on a later run) keeps the registry cache in a tag of this repository.
+    lifecyclePolicy: imageLifecyclePolicy(
+      opts.keepImages,
+      opts.engine === 'docker' && opts.cache === 'registry' ? { cacheTag: BUILDX_CACHE_TAG } : {},
+    ),
   });
   log(
     `created repository ${host}/${opts.repository} (scan on push, ${opts.tagMutability.toLowerCase()} tags, keeps the newest ${opts.keepImages} images)`,

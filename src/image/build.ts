@@ -10,7 +10,9 @@
  *   docker         (no buildx) `docker build`, then `docker push` per tag; no registry cache.
  *
  * Build-arg values listed as secret are never on the command line: the engine gets
- * `--build-arg NAME` and reads the value from its environment.
+ * `--build-arg NAME` and reads the value from its environment. Build secrets go as
+ * `--secret id=ID,src=FILE` (a file build-push writes and removes) and `--ssh default|id=path`;
+ * the classic docker builder has neither flag, so build-push refuses them without buildx.
  */
 import type { CommandRunner, RunResult } from './engine.js';
 import { BuildLog, type BuildSteps } from './progress.js';
@@ -37,6 +39,10 @@ export interface BuildPlan {
   cacheRef?: string;
   provenance: boolean;
   sbom: boolean;
+  /** `--secret id=ID,src=FILE`: the id a `RUN --mount=type=secret,id=ID` asks for, and the file. */
+  secretMounts?: ReadonlyArray<readonly [id: string, file: string]>;
+  /** `--ssh` values: `default` or `id=path`. */
+  ssh?: readonly string[];
 }
 
 /** The tag buildx keeps its registry cache in. */
@@ -64,6 +70,8 @@ function commonFlags(plan: BuildPlan): string[] {
     ...buildArgFlags(plan),
     ...plan.labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     ...(plan.noCache ? ['--no-cache'] : []),
+    ...(plan.secretMounts ?? []).flatMap(([id, file]) => ['--secret', `id=${id},src=${file}`]),
+    ...(plan.ssh ?? []).flatMap((spec) => ['--ssh', spec]),
   ];
 }
 

@@ -23,7 +23,7 @@ export interface GithubRun {
 export type BuildPushInputs = Omit<BuildPushOptions, 'workDir'> & {
   /** The region of an ECR host given in 'registry'; undefined: the SDK's chain. */
   region?: string;
-  /** Values the adapter masks at once: the registry password and secret build-arg values. */
+  /** Values the adapter masks at once: the registry password, secret build-arg and build secret values. */
   secrets: string[];
 };
 
@@ -38,6 +38,39 @@ const STAGE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const ENGINE_ENV =
   /^(PATH|HOME|USER|SHELL|TMPDIR|LANG|LD_.*|DOCKER_.*|BUILDKIT_.*|BUILDX_.*|BUILDAH_.*|CONTAINERS_.*|REGISTRY_.*|XDG_.*|SSL_.*|(HTTPS?|FTP|NO|ALL)_PROXY)$/i;
 const MUTABILITY = ['MUTABLE', 'IMMUTABLE'] as const;
+/** The id a `RUN --mount=type=secret,id=...` (or `type=ssh,id=...`) names. */
+const SECRET_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+const SECRET_ID_RULE = 'id: letters, digits, _ . and -';
+
+/**
+ * `secrets`: `id=value` lines. Read by hand rather than with InputReader.pairs, whose messages
+ * quote the line: here a line is a secret, and a message names it by its number only.
+ */
+function readBuildSecrets(r: InputReader, text: string, ids: Set<string>): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '') return;
+    const at = line.indexOf('=');
+    const id = at < 0 ? '' : line.slice(0, at).trim();
+    if (!SECRET_ID.test(id)) {
+      r.problem(
+        'secrets',
+        `line ${i + 1} must be id=value (${SECRET_ID_RULE}); the line is not shown, it may hold a secret`,
+      );
+      return;
+    }
+    const value = line.slice(at + 1).trim();
+    if (value === '') {
+      r.problem('secrets', `line ${i + 1} gives no value for ${shown(id)}`);
+      return;
+    }
+    if (ids.has(id)) r.problem('secrets', `names the id ${shown(id)} twice`);
+    ids.add(id);
+    out.push([id, value]);
+  });
+  return out;
+}
 
 /** A registry host such as ghcr.io or 127.0.0.1:5000 (no scheme, no path). */
 function isRegistryHost(text: string): boolean {
@@ -135,6 +168,41 @@ export function readInputs(get: InputGetter, github: GithubRun = {}): BuildPushI
         `names ${shown(name)}: secret values reach the engine as environment variables, and the engine itself reads ${name}; rename the build argument`,
       );
   }
+  const secretIds = new Set<string>();
+  const buildSecrets = readBuildSecrets(r, get('secrets'), secretIds);
+  const secretFiles = r.pairs('secret-files', '=', SECRET_ID, `id=path (${SECRET_ID_RULE})`);
+  for (const [id, path] of secretFiles) {
+    if (secretIds.has(id)) r.problem('secret-files', `names the id ${shown(id)} twice`);
+    secretIds.add(id);
+    if (path === '') r.problem('secret-files', `gives no path for ${shown(id)}`);
+    if (path.includes(','))
+      r.problem(
+        'secret-files',
+        `has a path with a comma for ${shown(id)}, which the engines' --secret cannot take; got ${shown(path)}`,
+      );
+  }
+  const ssh: string[] = [];
+  const sshIds = new Set<string>();
+  for (const line of r.lines('ssh')) {
+    const at = line.indexOf('=');
+    const id = line === 'default' ? 'default' : at < 0 ? '' : line.slice(0, at).trim();
+    const path = at < 0 ? '' : line.slice(at + 1).trim();
+    if (!SECRET_ID.test(id) || (line !== 'default' && path === '')) {
+      r.problem(
+        'ssh',
+        `must be default or id=path (an agent socket or a key file), one per line; got ${shown(line)}`,
+      );
+      continue;
+    }
+    if (sshIds.has(id)) r.problem('ssh', `names ${shown(id)} twice`);
+    sshIds.add(id);
+    if (path.includes(','))
+      r.problem(
+        'ssh',
+        `has a path with a comma for ${shown(id)}, which the engines' --ssh cannot take; got ${shown(path)}`,
+      );
+    ssh.push(line === 'default' ? 'default' : `${id}=${path}`);
+  }
   const labels = r.pairs('labels', '=', LABEL_KEY, 'key=value label');
   const platforms = r
     .lines('platforms')
@@ -220,12 +288,19 @@ export function readInputs(get: InputGetter, github: GithubRun = {}): BuildPushI
       noCache,
       provenance,
       sbom,
+      ...(buildSecrets.length > 0 ? { secrets: buildSecrets } : {}),
+      ...(secretFiles.length > 0 ? { secretFiles } : {}),
+      ...(ssh.length > 0 ? { ssh } : {}),
     },
     cache,
     createRepository,
     tagMutability,
     keepImages,
-    secrets: [...(password !== '' ? [password] : []), ...secretValues].filter((s) => s !== ''),
+    secrets: [
+      ...(password !== '' ? [password] : []),
+      ...secretValues,
+      ...buildSecrets.map(([, value]) => value),
+    ].filter((s) => s !== ''),
   };
 }
 

@@ -41,6 +41,8 @@ export interface DeployEc2SsmInputs {
   executionTimeoutMs: number;
   documentName: string;
   waitForAgentMs: number;
+  /** Instances whose SSM agent is offline are skipped either way; true makes that a success. */
+  skipOffline: boolean;
   printScript: boolean;
   output: CommandOutputOptions;
 }
@@ -91,6 +93,7 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
   const instanceIds = r.lines('instance-ids');
   const targetLines = r.lines('targets');
   const printScript = r.boolean('print-script', false);
+  const skipOffline = r.boolean('skip-offline', false);
   let targets: RolloutTargets | undefined;
   if (instanceIds.length > 0 && targetLines.length > 0) {
     r.problem('instance-ids', "and 'targets' are both set: use one of them");
@@ -187,9 +190,11 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
   if (!RESTART_POLICY.test(restartPolicy))
     r.problem('restart-policy', `must be ${RESTART_POLICY_RULE}; got ${shown(restartPolicy)}`);
   const runOptionsText = r.string('run-options');
+  const allowHostAccess = r.boolean('allow-host-access', false);
+  const force = r.boolean('force', false);
   let runOptions: string[] = [];
   if (runOptionsText !== '') {
-    const parsed = parseRunOptions(runOptionsText);
+    const parsed = parseRunOptions(runOptionsText, { allowHostAccess });
     if (Array.isArray(parsed)) runOptions = parsed;
     else r.problem('run-options', parsed.error);
   }
@@ -228,6 +233,8 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
     envFromSsm,
     restartPolicy,
     runOptions,
+    ...(allowHostAccess ? { allowHostAccess } : {}),
+    ...(force ? { force } : {}),
     engine,
     registryLogin,
     ...(region !== '' ? { region } : {}),
@@ -237,6 +244,7 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
     keepImages,
     // Give up waiting for another deploy's lock while there is still time to say so.
     lockTimeoutSeconds: Math.max(0, Math.floor((executionTimeoutMs - scriptNeedsMs) / 1000)),
+    executionTimeoutSeconds: Math.ceil(executionTimeoutMs / 1000),
   };
   return {
     spec,
@@ -250,6 +258,7 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
     executionTimeoutMs,
     documentName,
     waitForAgentMs,
+    skipOffline,
     printScript,
     output: {
       ...(s3Bucket ? { s3BucketName: s3Bucket } : {}),

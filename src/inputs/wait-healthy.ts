@@ -2,6 +2,7 @@
 import { InputReader, shown, type InputGetter } from './reader.js';
 import { parseStatusRanges, type Expectation } from '../health/expect.js';
 import type { WaitHealthyOptions } from '../health/wait.js';
+import { urlSecrets } from '../health/url-secrets.js';
 
 export type WaitHealthyInputs = Omit<
   WaitHealthyOptions,
@@ -72,6 +73,18 @@ export function readInputs(get: InputGetter): WaitHealthyInputs {
   const headers: Record<string, string> = {};
   for (const [name, value] of r.pairs('headers', ':', HEADER_NAME, "'Name: value' header"))
     headers[name] = value;
+  for (const [name, value] of Object.entries(headers)) {
+    const bad = nonLatin1(value);
+    if (bad) {
+      // Checked here: Node's own error ("Invalid character in header content") names no input.
+      // The value itself is a secret and is never quoted.
+      r.problem(
+        'headers',
+        `has a character outside Latin-1 in the value of ${shown(name)} (${bad}); ` +
+          'HTTP header values must be Latin-1 text without control characters (percent-encode or base64 it)',
+      );
+    }
+  }
   const followRedirects = r.boolean('follow-redirects', true);
   const insecure = r.boolean('insecure', false);
 
@@ -88,8 +101,23 @@ export function readInputs(get: InputGetter): WaitHealthyInputs {
     intervalMs,
     maxIntervalMs,
     consecutiveSuccesses,
-    secrets: Object.values(headers),
+    secrets: [...new Set([...Object.values(headers), ...urls.flatMap(urlSecrets)])],
   };
+}
+
+/**
+ * Where a header value leaves what HTTP/1.1 can carry (tab, visible ASCII, 0x80-0xFF: the set
+ * Node accepts), as `U+2018 at position 8` (1-based, in characters), or undefined when it does not.
+ */
+function nonLatin1(value: string): string | undefined {
+  let position = 0;
+  for (const ch of value) {
+    position++;
+    const code = ch.codePointAt(0)!;
+    if (code === 0x09 || (code >= 0x20 && code <= 0x7e) || (code >= 0x80 && code <= 0xff)) continue;
+    return `U+${code.toString(16).toUpperCase().padStart(4, '0')} at position ${position}`;
+  }
+  return undefined;
 }
 
 /** The smallest set of inputs this action accepts (used by the metadata tests). */

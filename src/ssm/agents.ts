@@ -25,14 +25,29 @@ export interface WaitForAgentsOptions {
 }
 
 export type AgentsResult =
-  | { ready: true; instanceIds: string[]; elapsedMs: number }
+  | {
+      ready: true;
+      /** Online, to deploy to. */
+      instanceIds: string[];
+      /** Agents silent for longer than OFFLINE_AFTER_MS (a stopped instance): not waited for. */
+      offline: NotOnline[];
+      elapsedMs: number;
+    }
   | { ready: false; reason: string; notOnline: NotOnline[]; elapsedMs: number };
 
 export interface NotOnline {
   instanceId: string;
   /** `ConnectionLost`, `Inactive`, or `not registered` when SSM does not know the instance. */
   pingStatus: string;
+  /** When the agent was last heard from. */
+  lastPing?: Date;
 }
+
+/**
+ * An agent that has not pinged for this long is offline (a stopped instance, a dead agent), not
+ * registering: waiting for it would only hold the rollout. Agents ping SSM every 5 minutes.
+ */
+export const OFFLINE_AFTER_MS = 15 * 60_000;
 
 const PING_WORDS: Record<string, string> = {
   ConnectionLost: 'agent not reporting (instance stopped, agent down, or no route to SSM)',
@@ -50,6 +65,7 @@ export async function waitForAgents(opts: WaitForAgentsOptions): Promise<AgentsR
   const progress = progressLog(opts.log ?? (() => {}), clock);
   const where = `${describeTargets(opts.targets)} in ${opts.region}`;
   let notOnline: NotOnline[] = [];
+  let offline: NotOnline[] = [];
   let matched = 0;
 
   const result = await poll<string[]>({
@@ -60,7 +76,7 @@ export async function waitForAgents(opts: WaitForAgentsOptions): Promise<AgentsR
     random: opts.random,
     signal: opts.signal,
     attempt: async () => {
-      let pings: Map<string, string>;
+      let pings: Map<string, Ping>;
       try {
         pings = await listPingStatuses(opts.ssm, opts.targets);
       } catch (error) {
@@ -74,21 +90,45 @@ export async function waitForAgents(opts: WaitForAgentsOptions): Promise<AgentsR
       const expected =
         opts.targets.kind === 'instances' ? opts.targets.instanceIds : [...pings.keys()].sort();
       matched = expected.length;
-      notOnline = expected
-        .filter((id) => pings.get(id) !== 'Online')
-        .map((id) => ({ instanceId: id, pingStatus: pings.get(id) ?? 'not registered' }));
+      const now = clock.now();
+      const all = expected
+        .filter((id) => pings.get(id)?.status !== 'Online')
+        .map((id): NotOnline => {
+          const ping = pings.get(id);
+          return {
+            instanceId: id,
+            pingStatus: ping?.status ?? 'not registered',
+            ...(ping?.last ? { lastPing: ping.last } : {}),
+          };
+        });
+      offline = all.filter(
+        (n) => n.lastPing !== undefined && now - n.lastPing.getTime() > OFFLINE_AFTER_MS,
+      );
+      notOnline = all.filter((n) => !offline.includes(n));
       if (matched === 0) {
         progress.state(`waiting for an instance registered with SSM to match ${where}`);
         return { kind: 'wait', reason: `no instance registered with SSM matches ${where}` };
       }
-      const online = matched - notOnline.length;
+      const online = matched - notOnline.length - offline.length;
       progress.state(
         `SSM agents online: ${online}/${matched}` +
+          (offline.length
+            ? `; offline, not waited for: ${offline.map(describeOffline).join(', ')}`
+            : '') +
           (notOnline.length
             ? `; waiting for ${notOnline.map((n) => n.instanceId).join(', ')}`
             : ''),
       );
-      if (notOnline.length === 0) return { kind: 'done', value: expected };
+      if (notOnline.length === 0 && online > 0)
+        return {
+          kind: 'done',
+          value: expected.filter((id) => !offline.some((o) => o.instanceId === id)),
+        };
+      if (notOnline.length === 0)
+        return {
+          kind: 'fail',
+          reason: `no SSM agent of ${where} is online: ${offline.map(describeOffline).join(', ')}`,
+        };
       return {
         kind: 'wait',
         reason: `SSM agents not online: ${notOnline.map(describeNotOnline).join('; ')}`,
@@ -98,7 +138,7 @@ export async function waitForAgents(opts: WaitForAgentsOptions): Promise<AgentsR
   });
 
   if (result.outcome === 'done')
-    return { ready: true, instanceIds: result.value, elapsedMs: result.elapsedMs };
+    return { ready: true, instanceIds: result.value, offline, elapsedMs: result.elapsedMs };
   const reason =
     result.outcome === 'deadline'
       ? `${result.reason} after ${formatDuration(result.elapsedMs)} (wait-for-agent)`
@@ -106,23 +146,40 @@ export async function waitForAgents(opts: WaitForAgentsOptions): Promise<AgentsR
   return { ready: false, reason, notOnline, elapsedMs: result.elapsedMs };
 }
 
-/** Instance ID -> PingStatus for every instance SSM knows among the targets, over every page. */
+/** `i-0abc (ConnectionLost since 2026-12-01 10:00 UTC)`. */
+export function describeOffline(n: NotOnline): string {
+  const since = n.lastPing
+    ? ` since ${n.lastPing.toISOString().slice(0, 16).replace('T', ' ')} UTC`
+    : '';
+  return `${n.instanceId} (${n.pingStatus}${since})`;
+}
+
+interface Ping {
+  status: string;
+  last?: Date;
+}
+
+/** Instance ID -> ping for every instance SSM knows among the targets, over every page. */
 async function listPingStatuses(
   ssm: SSMClient,
   targets: RolloutTargets,
-): Promise<Map<string, string>> {
+): Promise<Map<string, Ping>> {
   const Filters =
     targets.kind === 'instances'
       ? [{ Key: 'InstanceIds', Values: targets.instanceIds }]
       : targets.tags.map((t) => ({ Key: `tag:${t.key}`, Values: t.values }));
-  const pings = new Map<string, string>();
+  const pings = new Map<string, Ping>();
   let NextToken: string | undefined;
   do {
     const page = await ssm.send(
       new DescribeInstanceInformationCommand({ Filters, MaxResults: 50, NextToken }),
     );
     for (const info of page.InstanceInformationList ?? [])
-      if (info.InstanceId) pings.set(info.InstanceId, info.PingStatus ?? 'unknown');
+      if (info.InstanceId)
+        pings.set(info.InstanceId, {
+          status: info.PingStatus ?? 'unknown',
+          ...(info.LastPingDateTime ? { last: new Date(info.LastPingDateTime) } : {}),
+        });
     NextToken = page.NextToken;
   } while (NextToken);
   return pings;

@@ -4,18 +4,22 @@
  * deployed, rolled back to the previous image, or failed.
  */
 import type { SSMClient } from '@aws-sdk/client-ssm';
-import type { Clock } from '../poll.js';
-import { waitForAgents } from './agents.js';
+import { formatDuration } from '../duration.js';
+import { systemClock, type Clock } from '../poll.js';
+import { invocationState } from './statuses.js';
+import { describeOffline, waitForAgents, type NotOnline } from './agents.js';
 import { renderDeployScript } from './remote-script.js';
 import { parseDeployResult, type DeployOutcome, type DeployResult } from './result.js';
 import {
   runCommand,
+  snapshotInvocations,
   type CommandOutputOptions,
   type InvocationReport,
+  type RunCommandOptions,
   type RunCommandResult,
 } from './run-command.js';
 import { MAX_COMMANDS_BYTES, utf8Bytes, wrapForRunShellScript } from './shell-wrapper.js';
-import type { DeploySpec } from './spec.js';
+import { DEFAULT_STATE_DIR, type DeploySpec } from './spec.js';
 import type { RolloutTargets } from './targets.js';
 
 export interface DeployCommand {
@@ -36,7 +40,7 @@ export function hostSpec(spec: DeploySpec, region: string | undefined): DeploySp
 /** Render and wrap the host script; throws when it is larger than SSM accepts. */
 export function prepareDeployCommand(spec: DeploySpec): DeployCommand {
   const script = renderDeployScript(spec);
-  const commands = wrapForRunShellScript(script);
+  const commands = wrapForRunShellScript(script, spec.stateDir ?? DEFAULT_STATE_DIR);
   const bytes = utf8Bytes(commands);
   if (bytes > MAX_COMMANDS_BYTES) {
     throw new Error(
@@ -63,6 +67,8 @@ export interface DeployEc2SsmOptions {
   executionTimeoutMs: number;
   /** Deadline for the SSM agents to be Online before sending; 0 skips the check. */
   waitForAgentMs: number;
+  /** Instances whose agent is offline are skipped either way; true makes that a success. */
+  skipOffline?: boolean;
   output?: CommandOutputOptions;
   onSent?: (commandId: string) => void;
   log?: (line: string) => void;
@@ -81,8 +87,8 @@ export interface InstanceOutcome {
   /** That status in words. */
   statusWords: string;
   succeeded: boolean;
-  /** What the host script reported; undefined when it printed no result line. */
-  result?: DeployOutcome;
+  /** What the host script reported (or `skipped`: nothing was sent); undefined without a result. */
+  result?: DeployOutcome | 'skipped';
   previousImage?: string;
   newImage?: string;
   rolledBack: boolean;
@@ -93,18 +99,31 @@ export interface InstanceOutcome {
   outputTail?: string;
   /** SSM kept only the start of the output. */
   truncated: boolean;
+  /**
+   * The last step the host reported (its latest `==>` line) when it gave no result: where a
+   * cancelled or timed-out host was when the action stopped following it.
+   */
+  lastStep?: string;
 }
 
-export type RolloutStatus = 'succeeded' | 'failed' | 'timed-out' | 'cancelled';
+/** partial: every reached host deployed, but offline ones were skipped (a failure unless skip-offline). */
+export type RolloutStatus = 'succeeded' | 'partial' | 'failed' | 'timed-out' | 'cancelled';
 
 export interface DeployRollout {
   status: RolloutStatus;
   region: string;
   commandId?: string;
+  /** Every command sent, when there were several. */
+  commandIds?: string[];
   consoleUrl?: string;
   /** Sorted by instance ID. */
   instances: InstanceOutcome[];
+  /** Hosts on the new image. */
   succeeded: number;
+  /** Hosts a newer workflow run had deployed to: nothing applied, not a failure. */
+  outdated: number;
+  /** Hosts whose SSM agent was offline: nothing sent to them. */
+  skipped?: number;
   failed: number;
   /** Why the rollout as a whole did not succeed, beyond the failed instances. */
   reason?: string;
@@ -125,6 +144,8 @@ export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRol
   const base = { region: opts.region, ...(fullOutput ? { fullOutput } : {}) };
 
   let agentsMs = 0;
+  let targets = opts.targets;
+  let offline: NotOnline[] = [];
   if (opts.waitForAgentMs > 0) {
     const agents = await waitForAgents({
       ssm: opts.ssm,
@@ -144,6 +165,7 @@ export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRol
         status: cancelled ? 'cancelled' : 'failed',
         instances: [],
         succeeded: 0,
+        outdated: 0,
         failed: 0,
         reason: cancelled
           ? 'the workflow was cancelled before the command was sent'
@@ -151,12 +173,22 @@ export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRol
         elapsedMs: agentsMs,
       };
     }
+    // Instances whose agent has long been offline would hold the rollout until its deadline:
+    // they are skipped, and the online ones get the command by ID.
+    if (agents.offline.length > 0) {
+      offline = agents.offline;
+      targets = { kind: 'instances', instanceIds: agents.instanceIds };
+      log(
+        `skipping ${offline.length} instance(s) whose SSM agent is offline: ${offline.map(describeOffline).join(', ')}; ` +
+          `sending to the ${agents.instanceIds.length} online instance(s) by ID`,
+      );
+    }
   }
 
-  const run = await runCommand({
+  const run = await runInChunks({
     ssm: opts.ssm,
     region: opts.region,
-    targets: opts.targets,
+    targets,
     documentName: opts.documentName,
     commands,
     executionTimeoutSeconds: Math.ceil(opts.executionTimeoutMs / 1000),
@@ -177,7 +209,93 @@ export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRol
     intervalMs: opts.intervalMs,
     maxIntervalMs: opts.maxIntervalMs,
   });
-  return rolloutOf(run, spec.image, base, agentsMs);
+  const rollout = rolloutOf(run, spec.image, base, agentsMs);
+  return withSkipped(rollout, offline, spec.image, opts.skipOffline === true);
+}
+
+/** SendCommand takes at most 50 instance IDs. */
+const IDS_PER_COMMAND = 50;
+
+/**
+ * Send to more than 50 instance IDs as one command per 50, one after the other, so that
+ * max-concurrency holds within each and max-errors across all: each command may fail only as
+ * many hosts as are left of the budget, and no command is sent once it is spent.
+ */
+async function runInChunks(opts: RunCommandOptions): Promise<RunCommandResult> {
+  if (opts.targets.kind !== 'instances' || opts.targets.instanceIds.length <= IDS_PER_COMMAND)
+    return runCommand(opts);
+  const clock = opts.clock ?? systemClock;
+  const ids = opts.targets.instanceIds;
+  const percent = /^(\d+)%$/.exec(opts.maxErrors);
+  const allowed = percent
+    ? Math.floor((Number(percent[1]) * ids.length) / 100)
+    : Number(opts.maxErrors);
+  const started = clock.now();
+  const results: RunCommandResult[] = [];
+  let failed = 0;
+  for (let i = 0; i < ids.length; i += IDS_PER_COMMAND) {
+    const left = opts.timeoutMs - (clock.now() - started);
+    if (failed > allowed || left <= 0 || opts.signal?.aborted) break;
+    const r = await runCommand({
+      ...opts,
+      targets: { kind: 'instances', instanceIds: ids.slice(i, i + IDS_PER_COMMAND) },
+      maxErrors: String(allowed - failed),
+      timeoutMs: left,
+    });
+    results.push(r);
+    failed += r.invocations.filter((inv) => inv.state.terminal && !inv.state.succeeded).length;
+    if (r.outcome !== 'finished') break;
+  }
+  const sent = new Set(results.flatMap((r) => r.invocations.map((inv) => inv.instanceId)));
+  const notSent: InvocationReport[] = ids
+    .filter((id) => !sent.has(id))
+    .map((instanceId) => ({ instanceId, state: invocationState('Terminated'), truncated: false }));
+  const last = results.at(-1) as RunCommandResult;
+  return {
+    ...last,
+    commandId: results[0]?.commandId ?? last.commandId,
+    commandIds: results.flatMap((r) => r.commandIds ?? [r.commandId]),
+    invocations: [...results.flatMap((r) => r.invocations), ...notSent].sort((a, b) =>
+      a.instanceId.localeCompare(b.instanceId),
+    ),
+    elapsedMs: clock.now() - started,
+    consoleUrl: results[0]?.consoleUrl ?? last.consoleUrl,
+  };
+}
+
+/** The offline instances, each reported as skipped; `partial` unless skip-offline allows them. */
+function withSkipped(
+  rollout: DeployRollout,
+  offline: NotOnline[],
+  image: string,
+  skipOffline: boolean,
+): DeployRollout {
+  if (offline.length === 0) return rollout;
+  const skipped: InstanceOutcome[] = offline.map((n) => ({
+    instanceId: n.instanceId,
+    status: 'Skipped',
+    statusWords: `skipped: its SSM agent is offline (${describeOffline(n).replace(`${n.instanceId} (`, '').replace(/\)$/, '')})`,
+    succeeded: false,
+    newImage: image,
+    rolledBack: false,
+    truncated: false,
+    result: 'skipped',
+  }));
+  const status: RolloutStatus =
+    rollout.status === 'succeeded' && !skipOffline ? 'partial' : rollout.status;
+  return {
+    ...rollout,
+    status,
+    instances: [...rollout.instances, ...skipped].sort((a, b) =>
+      a.instanceId.localeCompare(b.instanceId),
+    ),
+    skipped: skipped.length,
+    ...(status === 'partial'
+      ? {
+          reason: `${skipped.length} instance(s) were skipped because their SSM agent is offline; set skip-offline: true if that is acceptable`,
+        }
+      : {}),
+  };
 }
 
 function rolloutOf(
@@ -187,8 +305,9 @@ function rolloutOf(
   agentsMs: number,
 ): DeployRollout {
   const instances = run.invocations.map((inv) => instanceOutcome(inv, image));
-  const succeeded = instances.filter((i) => i.succeeded).length;
-  const failed = instances.length - succeeded;
+  const outdated = instances.filter((i) => i.succeeded && i.result === 'outdated').length;
+  const succeeded = instances.filter((i) => i.succeeded).length - outdated;
+  const failed = instances.length - succeeded - outdated;
   let status: RolloutStatus;
   let reason = run.reason;
   if (run.outcome === 'deadline') status = 'timed-out';
@@ -198,13 +317,23 @@ function rolloutOf(
     status = 'failed';
     reason = `no instance matched the targets (SSM: ${run.commandStatus ?? 'no invocation'})`;
   } else status = failed > 0 ? 'failed' : 'succeeded';
+  if (status === 'timed-out' || status === 'cancelled') {
+    // Started: its output shows a step, or SSM still has it running.
+    const midDeploy = instances.filter(
+      (i) => i.result === undefined && (i.lastStep !== undefined || i.status === 'InProgress'),
+    ).length;
+    if (midDeploy > 0)
+      reason = `${reason ?? status}; ${midDeploy} host(s) were mid-deploy: ${DETACHED_NOTE}. Hosts that had not started were cancelled.`;
+  }
   return {
     ...base,
     status,
     commandId: run.commandId,
+    ...(run.commandIds ? { commandIds: run.commandIds } : {}),
     consoleUrl: run.consoleUrl,
     instances,
     succeeded,
+    outdated,
     failed,
     ...(reason !== undefined ? { reason } : {}),
     elapsedMs: agentsMs + run.elapsedMs,
@@ -213,8 +342,10 @@ function rolloutOf(
 }
 
 export function instanceOutcome(inv: InvocationReport, image: string): InstanceOutcome {
-  const parsed: DeployResult | undefined =
-    parseDeployResult(inv.stdout ?? '') ?? parseDeployResult(inv.stderr ?? '');
+  // stderr holds only the result line; stdout has it last, unless SSM cut stdout short.
+  const sources = inv.truncated ? [inv.stderr, inv.stdout] : [inv.stdout, inv.stderr];
+  let parsed: DeployResult | undefined;
+  for (const text of sources) parsed ??= parseDeployResult(text ?? '');
   const outcome: InstanceOutcome = {
     instanceId: inv.instanceId,
     status: inv.state.key,
@@ -227,6 +358,10 @@ export function instanceOutcome(inv: InvocationReport, image: string): InstanceO
   if (parsed) outcome.result = parsed.outcome;
   if (parsed?.previousImage) outcome.previousImage = parsed.previousImage;
   if (parsed?.reason) outcome.reason = parsed.reason;
+  if (!parsed) {
+    const step = lastStepOf(inv.stdout ?? '');
+    if (step) outcome.lastStep = step;
+  }
   if (inv.durationMs !== undefined) outcome.durationMs = inv.durationMs;
   if (!inv.state.succeeded) {
     const tail = tailOf(inv);
@@ -242,24 +377,82 @@ export function describeInstanceFailure(o: InstanceOutcome): string {
   if (o.reason) parts.push(o.reason);
   if (o.result === 'rolled-back')
     parts.push(`rolled back: ${o.previousImage ?? 'the previous image'} runs again`);
+  else if (o.result === 'rejected')
+    parts.push(
+      `rejected as a candidate: ${o.previousImage ?? 'the previous container'} kept serving throughout`,
+    );
   else if (o.result === 'failed-no-previous')
     parts.push('no previous container to roll back to: nothing runs');
   else if (o.result === undefined && o.status !== 'Success' && isNotRun(o.status))
     parts.push('nothing was changed on it');
+  else if (o.result === undefined && o.lastStep)
+    parts.push(`last seen: ${o.lastStep}; ${DETACHED_NOTE}`);
+  // The script surely started: SSM still runs it, or killed it at execution-timeout.
+  else if (o.result === undefined && ['InProgress', 'ExecutionTimedOut'].includes(o.status))
+    parts.push(DETACHED_NOTE);
   else if (o.result === undefined) parts.push('no result line: state of the host unknown');
   if (o.truncated) parts.push('SSM truncated its output');
   return parts.join('; ');
 }
 
-/** Instances the script never started on. */
+/** Where each host of a cancelled command is: its result if it has one, else its last step. */
+export async function readCancelledHosts(
+  ssm: SSMClient,
+  commandId: string,
+  image: string,
+): Promise<InstanceOutcome[]> {
+  return (await snapshotInvocations(ssm, commandId)).map((inv) => instanceOutcome(inv, image));
+}
+
+/** The text of the last progress line (`==> 12:00:01 stopping ...`) of a host's output. */
+export function lastStepOf(stdout: string): string | undefined {
+  const steps = [...stdout.matchAll(/^==> \d\d:\d\d:\d\d (.+)$/gm)];
+  return steps.at(-1)?.[1]?.slice(0, 200);
+}
+
+/** What a host whose launcher was stopped mid-deploy does next: the promise, in words. */
+export const DETACHED_NOTE =
+  'the deploy goes on detached on the host and ends on the new version or the previous one within execution-timeout';
+
+/** Instances the script never started on (the `ran: false` rows of the status table). */
 function isNotRun(status: string): boolean {
-  return [
-    'Undeliverable',
-    'Terminated',
-    'InvalidPlatform',
-    'AccessDenied',
-    'DeliveryTimedOut',
-  ].includes(status);
+  return !invocationState(status).ran;
+}
+
+/**
+ * How many waves SSM needs for `instanceCount` instances at `maxConcurrency` (a number or a
+ * percentage); undefined when it cannot be told (a number of instances unknown for tag targets).
+ */
+export function rolloutWaves(maxConcurrency: string, instanceCount?: number): number | undefined {
+  const percent = /^(\d+)%$/.exec(maxConcurrency);
+  if (percent) {
+    const pct = Math.max(1, Number(percent[1]));
+    if (instanceCount === undefined) return Math.ceil(100 / pct);
+    return Math.ceil(instanceCount / Math.max(1, Math.floor((instanceCount * pct) / 100)));
+  }
+  if (instanceCount === undefined) return undefined;
+  return Math.ceil(instanceCount / Math.max(1, Number(maxConcurrency)));
+}
+
+/**
+ * A warning when `timeout` cannot cover the waves `max-concurrency` implies, each as long as
+ * `execution-timeout` at worst. Only a warning: how SSM rounds percentages is not documented.
+ */
+export function timeoutCoverageWarning(opts: {
+  timeoutMs: number;
+  executionTimeoutMs: number;
+  maxConcurrency: string;
+  instanceCount?: number;
+}): string | undefined {
+  const waves = rolloutWaves(opts.maxConcurrency, opts.instanceCount);
+  if (waves === undefined || waves * opts.executionTimeoutMs <= opts.timeoutMs) return undefined;
+  const of = opts.instanceCount === undefined ? '' : ` of ${opts.instanceCount} instances`;
+  return (
+    `timeout (${formatDuration(opts.timeoutMs)}) may not cover the rollout: max-concurrency ${opts.maxConcurrency}${of} ` +
+    `means ${waves} waves, and ${waves} × execution-timeout (${formatDuration(opts.executionTimeoutMs)}) = ` +
+    `${formatDuration(waves * opts.executionTimeoutMs)}. Hosts of the last waves would be cancelled before they start; ` +
+    'raise timeout or max-concurrency.'
+  );
 }
 
 function tailOf(inv: InvocationReport): string | undefined {

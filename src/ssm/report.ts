@@ -32,6 +32,7 @@ export function instancesJson(rollout: DeployRollout): string {
 export function rolloutSummary(rollout: DeployRollout): string {
   const title: Record<DeployRollout['status'], string> = {
     succeeded: 'deployed',
+    partial: 'partly deployed (offline hosts skipped)',
     failed: 'failed',
     'timed-out': 'timed out',
     cancelled: 'cancelled',
@@ -56,7 +57,11 @@ export function rolloutSummary(rollout: DeployRollout): string {
         .slice(0, SUMMARY_ROWS)
         .map((i) => [
           i.instanceId,
-          i.succeeded ? 'succeeded' : i.statusWords,
+          i.result === 'outdated'
+            ? 'left alone (newer run)'
+            : i.succeeded
+              ? 'succeeded'
+              : i.statusWords,
           i.result ?? '',
           i.previousImage ?? '',
           i.newImage ?? '',
@@ -76,6 +81,17 @@ export function rolloutSummary(rollout: DeployRollout): string {
   if (failed.length > SUMMARY_TAILS)
     md += `\nOutput of ${failed.length - SUMMARY_TAILS} more failed instances is in the console.\n`;
   return md;
+}
+
+/** The warning when some hosts were left alone because a newer run had deployed them. */
+export function outdatedWarning(rollout: DeployRollout): string | undefined {
+  const hosts = rollout.instances.filter((i) => i.result === 'outdated');
+  if (hosts.length === 0) return undefined;
+  const first = hosts[0];
+  return (
+    `${hosts.length} host(s) were not changed: a newer workflow run had already deployed to them ` +
+    `(${first?.instanceId}: ${first?.reason ?? 'newer run'}). Set force: true to deploy an older run on purpose.`
+  );
 }
 
 /** The step's failure message: each failed instance, its status in words, its last lines, rollback. */

@@ -100,6 +100,8 @@ export interface RunCommandResult {
   reason?: string;
   /** The command as a whole, in words, when ListCommands was asked. */
   commandStatus?: string;
+  /** Every command sent, when the targets took more than one (at most 50 instance IDs each). */
+  commandIds?: string[];
   /** Sorted by instance ID. */
   invocations: InvocationReport[];
   cancel?: { error?: string };
@@ -112,6 +114,8 @@ export const TRUNCATION_MARK = '--output truncated--';
 export const MIN_DELIVERY_TIMEOUT_S = 30;
 export const MAX_DELIVERY_TIMEOUT_S = 2_592_000;
 const PAGE_SIZE = 50;
+/** After a cancel, how long the outputs of started instances are read (the runner gives ~7.5 s). */
+const LAST_LOOK_MS = 4_000;
 
 export function consoleUrl(region: string, commandId: string): string {
   return `https://${region}.console.aws.amazon.com/systems-manager/run-command/${encodeURIComponent(commandId)}?region=${region}`;
@@ -182,26 +186,10 @@ export async function trackCommand(
   const url = consoleUrl(opts.region, commandId);
   progress.say(`sent command ${commandId}: ${url}`);
 
-  const reports = new Map<string, InvocationReport>();
-  /** Final instances whose output is still to be read. */
-  const unread = new Set<string>();
-  let commandStatus: string | undefined;
-  let lastLine = '';
-  /** Tag targets: every instance listed so far is final (SSM may still add some). */
-  let allListedFinal = false;
-
+  const state = new CommandProgress(opts.targets);
   const observe = async (): Promise<void> => {
-    for (const inv of await listInvocations(opts.ssm, commandId)) {
-      if (!inv.InstanceId) continue;
-      const state = invocationState(inv.Status, inv.StatusDetails);
-      const known = reports.get(inv.InstanceId);
-      if (known?.state.terminal) continue;
-      reports.set(inv.InstanceId, { instanceId: inv.InstanceId, state, truncated: false });
-      if (state.terminal) {
-        if (state.ran) unread.add(inv.InstanceId);
-        else opts.onInstanceDone?.(reports.get(inv.InstanceId) as InvocationReport);
-      }
-    }
+    for (const done of state.record(await listInvocations(opts.ssm, commandId)))
+      opts.onInstanceDone?.(done);
   };
 
   const result = await poll<void>({
@@ -216,16 +204,14 @@ export async function trackCommand(
       try {
         // Tag targets, once every listed instance was final: one call tells whether SSM is done
         // or still has instances to add, before paying for the pages again.
-        if (allListedFinal) {
+        if (state.needsConfirmation) {
           const command = await describeCommand(opts.ssm, commandId);
-          if (command) {
-            commandStatus = commandStateWords(command.Status, command.StatusDetails);
-            if (isCommandFinished(command.Status) && (command.TargetCount ?? 0) <= reports.size)
-              return { kind: 'done', value: undefined };
-          }
+          if (command)
+            state.recordCommand(command.Status, command.StatusDetails, command.TargetCount);
+          if (state.verdict().finished) return { kind: 'done', value: undefined };
         }
         await observe();
-        readsThrottled = await readOutputs(opts, commandId, reports, unread);
+        readsThrottled = await readOutputs(opts, commandId, state.reports, state.unread);
       } catch (error) {
         const waiting = isThrottling(error)
           ? 'SSM is throttling; backing off'
@@ -233,7 +219,7 @@ export async function trackCommand(
             ? 'the command is not visible in SSM yet'
             : undefined;
         if (waiting) {
-          progress.state(lastLine ? `${lastLine} (${waiting})` : waiting);
+          progress.state(state.lastLine ? `${state.lastLine} (${waiting})` : waiting);
           return { kind: 'wait', reason: waiting, backoff: isThrottling(error) };
         }
         return {
@@ -241,33 +227,11 @@ export async function trackCommand(
           reason: `could not follow command ${commandId} (${awsErrorName(error)}: ${(error as Error).message}); it goes on running: ${url}`,
         };
       }
-
-      const all = [...reports.values()];
-      const final = all.filter((r) => r.state.terminal);
-      const failed = final.filter((r) => !r.state.succeeded).length;
-      const running = all.filter((r) => r.state.key === 'InProgress').length;
-      const line =
-        `${final.length}/${all.length} instances done, ${failed} failed` +
-        (running ? `, ${running} running` : '');
+      const { line, progressed } = state.countLine();
       progress.state(line);
-      const progressed = line !== lastLine;
-      lastLine = line;
-
-      const complete = final.length === all.length && unread.size === 0;
-      if (
-        complete &&
-        opts.targets.kind === 'instances' &&
-        all.length >= opts.targets.instanceIds.length
-      )
-        return { kind: 'done', value: undefined };
-      allListedFinal = complete && opts.targets.kind === 'tags';
-      return {
-        kind: 'wait',
-        reason: allListedFinal
-          ? `${all.length} instances done; waiting for SSM to confirm there are no more`
-          : `${all.length - final.length + unread.size} of ${all.length || 'the'} instances not finished`,
-        backoff: !progressed || readsThrottled,
-      };
+      const verdict = state.verdict();
+      if (verdict.finished) return { kind: 'done', value: undefined };
+      return { kind: 'wait', reason: verdict.reason, backoff: !progressed || readsThrottled };
     },
   });
 
@@ -275,8 +239,10 @@ export async function trackCommand(
     commandId,
     outcome,
     ...(reason !== undefined ? { reason } : {}),
-    ...(commandStatus !== undefined ? { commandStatus } : {}),
-    invocations: [...reports.values()].sort((a, b) => a.instanceId.localeCompare(b.instanceId)),
+    ...(state.commandStatus !== undefined ? { commandStatus: state.commandStatus } : {}),
+    invocations: [...state.reports.values()].sort((a, b) =>
+      a.instanceId.localeCompare(b.instanceId),
+    ),
     ...(cancel ? { cancel } : {}),
     elapsedMs: result.elapsedMs,
     consoleUrl: url,
@@ -292,13 +258,121 @@ export async function trackCommand(
   progress.say(`${why}; cancelling command ${commandId}`);
   const cancel = await cancelCommand(opts.ssm, commandId);
   if (cancel.error) progress.say(`could not cancel command ${commandId}: ${cancel.error}`);
-  // One last look, so the report says where each instance was when we stopped.
+  // One last look, so the report says where each instance was when we stopped, with the output
+  // so far of those that had started (it tells how far each got), read for a few seconds at most.
   try {
     await observe();
+    const started = new Set(
+      [...state.reports.values()]
+        .filter((r) => r.state.ran && r.stdout === undefined)
+        .map((r) => r.instanceId),
+    );
+    await Promise.race([
+      readOutputs({ ...opts, onInstanceDone: undefined }, commandId, state.reports, started),
+      clock.sleep(LAST_LOOK_MS),
+    ]);
   } catch {
     /* the report keeps the statuses of the last poll */
   }
   return report(result.outcome === 'deadline' ? 'deadline' : 'cancelled', why, cancel);
+}
+
+/**
+ * Where a command stands: each instance's report, the outputs still to read, and SSM's own word
+ * on the command. `verdict()` is the one place that says whether the rollout is finished, and
+ * if not, why.
+ */
+export class CommandProgress {
+  readonly reports = new Map<string, InvocationReport>();
+  /** Final instances whose output is still to be read. */
+  readonly unread = new Set<string>();
+  /** The command as a whole, in words, once ListCommands was asked. */
+  commandStatus?: string;
+  /** The last count line, for messages while SSM throttles. */
+  lastLine = '';
+  /**
+   * SSM said the command is finished, for this many targets. Valid only until the next listing:
+   * the confirmation is asked for, and used, before the pages are read again.
+   */
+  private confirmedTargets?: number;
+  /** At least one listing was taken in: before it, "every listed instance" means nothing. */
+  private listedOnce = false;
+
+  constructor(private readonly targets: RolloutTargets) {}
+
+  /** Take in a listing; returns the instances that became final without running (no output). */
+  record(
+    invocations: ReadonlyArray<{ InstanceId?: string; Status?: string; StatusDetails?: string }>,
+  ) {
+    this.confirmedTargets = undefined;
+    this.listedOnce = true;
+    const doneWithoutOutput: InvocationReport[] = [];
+    for (const inv of invocations) {
+      if (!inv.InstanceId) continue;
+      if (this.reports.get(inv.InstanceId)?.state.terminal) continue;
+      const state = invocationState(inv.Status, inv.StatusDetails);
+      const report: InvocationReport = { instanceId: inv.InstanceId, state, truncated: false };
+      this.reports.set(inv.InstanceId, report);
+      if (state.terminal && state.ran) this.unread.add(inv.InstanceId);
+      else if (state.terminal) doneWithoutOutput.push(report);
+    }
+    return doneWithoutOutput;
+  }
+
+  /** SSM's status of the command as a whole (ListCommands). */
+  recordCommand(status?: string, details?: string, targetCount?: number): void {
+    this.commandStatus = commandStateWords(status, details);
+    this.confirmedTargets = isCommandFinished(status) ? (targetCount ?? 0) : undefined;
+  }
+
+  /** Every instance listed so far is final, and its output read. */
+  private get listedDone(): boolean {
+    return [...this.reports.values()].every((r) => r.state.terminal) && this.unread.size === 0;
+  }
+
+  /** Tag targets only: SSM may still add instances, so its word is needed before finishing. */
+  get needsConfirmation(): boolean {
+    return this.targets.kind === 'tags' && this.listedOnce && this.listedDone;
+  }
+
+  /** `412/1000 instances done, 3 failed, 50 running`, and whether it changed since last time. */
+  countLine(): { line: string; progressed: boolean } {
+    const all = [...this.reports.values()];
+    const final = all.filter((r) => r.state.terminal);
+    const failed = final.filter((r) => !r.state.succeeded).length;
+    const running = all.filter((r) => r.state.key === 'InProgress').length;
+    const line =
+      `${final.length}/${all.length} instances done, ${failed} failed` +
+      (running ? `, ${running} running` : '');
+    const progressed = line !== this.lastLine;
+    this.lastLine = line;
+    return { line, progressed };
+  }
+
+  /** Is the rollout finished, and if not, why. */
+  verdict(): { finished: true } | { finished: false; reason: string } {
+    const size = this.reports.size;
+    if (this.listedDone) {
+      if (this.targets.kind === 'instances' && size >= this.targets.instanceIds.length)
+        return { finished: true };
+      if (
+        this.targets.kind === 'tags' &&
+        this.confirmedTargets !== undefined &&
+        this.confirmedTargets <= size
+      )
+        return { finished: true };
+      if (this.targets.kind === 'tags')
+        return {
+          finished: false,
+          reason: `${size} instances done; waiting for SSM to confirm there are no more`,
+        };
+    }
+    const open = [...this.reports.values()].filter((r) => !r.state.terminal).length;
+    return {
+      finished: false,
+      reason: `${open + this.unread.size} of ${size || 'the'} instances not finished`,
+    };
+  }
 }
 
 /** Cancel every invocation of a command that has not finished. Never throws. */
@@ -312,6 +386,42 @@ export async function cancelCommand(
   } catch (error) {
     return { error: `${awsErrorName(error)}: ${(error as Error).message}` };
   }
+}
+
+/**
+ * Every invocation of a command as it stands now, with the output so far of up to `maxReads` of
+ * those that started: where each host is, for a report after the command was cancelled.
+ */
+export async function snapshotInvocations(
+  ssm: SSMClient,
+  commandId: string,
+  maxReads = 50,
+): Promise<InvocationReport[]> {
+  const reports = (await listInvocations(ssm, commandId))
+    .filter((inv) => inv.InstanceId)
+    .map((inv): InvocationReport => ({
+      instanceId: inv.InstanceId as string,
+      state: invocationState(inv.Status, inv.StatusDetails),
+      truncated: false,
+    }))
+    .sort((a, b) => a.instanceId.localeCompare(b.instanceId));
+  await Promise.all(
+    reports
+      .filter((r) => r.state.ran)
+      .slice(0, maxReads)
+      .map(async (r) => {
+        try {
+          const out = await ssm.send(
+            new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: r.instanceId }),
+          );
+          r.stdout = out.StandardOutputContent ?? '';
+          r.stderr = out.StandardErrorContent ?? '';
+        } catch (error) {
+          r.readError = `${awsErrorName(error)}: ${(error as Error).message}`;
+        }
+      }),
+  );
+  return reports;
 }
 
 async function listInvocations(ssm: SSMClient, commandId: string) {

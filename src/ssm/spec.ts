@@ -3,6 +3,8 @@
  * `renderDeployScript` turns it into the host script. The grammars and defaults live here so the
  * parser, the script generator and the docs agree on them.
  */
+import { isIPv6 } from 'node:net';
+import { posix } from 'node:path';
 import { isImageReference, parseImageReference } from '../image/reference.js';
 
 export interface PortMapping {
@@ -30,6 +32,11 @@ export interface DeploySpec {
   restartPolicy: string;
   /** Extra engine argv tokens, already checked with parseRunOptions. */
   runOptions: string[];
+  /**
+   * Lets run-options bind host system paths or engine sockets and add capabilities ALL or
+   * SYS_ADMIN (what would let the container take the host over). Off by default.
+   */
+  allowHostAccess?: boolean;
   engine: Engine;
   /** ecr: `aws ecr get-login-password | <engine> login --password-stdin <registry>` on the host. */
   registryLogin: RegistryLogin;
@@ -41,10 +48,21 @@ export interface DeploySpec {
   stopTimeoutSeconds: number;
   /** Images of the deployed repository kept on the host, newest first, the running one included. */
   keepImages: number;
-  /** The host-wide lock that keeps two deploys from interleaving. */
-  lockFile?: string;
+  /**
+   * Root-only directory on the host for the lock, the env-file while it exists, the script's copy
+   * and the logs and results of the last deploys.
+   */
+  stateDir?: string;
   /** How long a deploy waits for another one on the same host before giving up. */
   lockTimeoutSeconds?: number;
+  /** The deploy on each host ends, on the new version or the old one, within this many seconds. */
+  executionTimeoutSeconds?: number;
+  /**
+   * The workflow run deploying (GITHUB_RUN_ID, digits). A host that a newer run has deployed to
+   * reports `outdated` and applies nothing, unless `force`.
+   */
+  runId?: string;
+  force?: boolean;
 }
 
 export const DEFAULT_ENGINE: Engine = 'docker';
@@ -55,8 +73,12 @@ export const DEFAULT_RESTART_POLICY = 'unless-stopped';
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 60;
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
 export const DEFAULT_KEEP_IMAGES = 3;
-/** /var/lock is the FHS place for lock files (a tmpfs, /run/lock, on systemd hosts). */
-export const DEFAULT_LOCK_FILE = '/var/lock/shipyard-deploy.lock';
+/**
+ * Under /run: only root can create it there (unlike world-writable /var/lock or /tmp), and it is a
+ * tmpfs, so an env-file that a power cut left behind does not survive the reboot.
+ */
+export const DEFAULT_STATE_DIR = '/run/shipyard';
+export const DEFAULT_EXECUTION_TIMEOUT_SECONDS = 300;
 export const DEFAULT_LOCK_TIMEOUT_SECONDS = 300;
 
 /** Docker's container name grammar (podman accepts the same). */
@@ -84,7 +106,6 @@ const MAX_SSM_PARAMETER_NAME = 2048;
 
 const PORT_FORMS = 'forms: 80:8000, 127.0.0.1:80:8000, 53:53/udp';
 const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
-const IPV6 = /^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$/;
 
 function portNumber(text: string): number | undefined {
   if (!/^\d{1,5}$/.test(text)) return undefined;
@@ -115,7 +136,7 @@ export function parsePortMapping(text: string): PortMapping | { error: string } 
     const close = rest.indexOf(']:');
     if (close < 0) return bad('an IPv6 host address must be written [address]:port:port');
     hostIp = rest.slice(1, close);
-    if (!IPV6.test(hostIp)) return bad(`'${hostIp}' is not an IPv6 address`);
+    if (!isIPv6(hostIp)) return bad(`'${hostIp}' is not an IPv6 address`);
     rest = rest.slice(close + 2);
   }
   const parts = rest.split(':');
@@ -296,8 +317,158 @@ export function splitShellWords(text: string): string[] | { error: string } {
   return words;
 }
 
+// ---------------------------------------------------------------------------------------------
+// run-options values
+
+/** Every engine refuses a memory limit below this (docker and podman: 6 MiB). */
+export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
+const SIZE = /^(\d+(?:\.\d+)?)([bkmg]?)(?:i?b)?$/i;
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+/** A Go duration with its unit, as engines parse --health-* values (`5` alone is refused). */
+const GO_DURATION = /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/;
+
+function sizeBytes(text: string): number | undefined {
+  const m = SIZE.exec(text);
+  if (!m) return undefined;
+  return Number(m[1]) * (SIZE_UNITS[(m[2] ?? '').toLowerCase()] as number);
+}
+
+/**
+ * Host paths a container must not bind without `allow-host-access`: the host's system trees,
+ * the engines' sockets and state. A path is refused when it is one of them, lies below one, or
+ * holds one (`/`, `/run`, `/var/lib`).
+ */
+const HOST_TREES = [
+  '/proc',
+  '/sys',
+  '/dev',
+  '/boot',
+  '/etc',
+  '/var/lib/docker',
+  '/var/lib/containers',
+  '/run/docker.sock',
+  '/var/run/docker.sock',
+  '/run/podman/podman.sock',
+  '/var/run/podman/podman.sock',
+  '/run/containerd/containerd.sock',
+  '/var/run/containerd/containerd.sock',
+];
+const HOST_ACCESS = 'it gives the container the host; set allow-host-access: true if that is meant';
+
+/** The host path as the engine resolves it: `..` folded, no trailing `/`. */
+export function normalizeHostPath(path: string): string {
+  const normal = posix.normalize(path);
+  return normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
+}
+
+function hostPathProblem(source: string): string | undefined {
+  if (!source.startsWith('/')) return undefined; // a named volume
+  const path = normalizeHostPath(source);
+  const within = (a: string, b: string) => a === b || a.startsWith(`${b}/`) || b === '/';
+  const hit = HOST_TREES.find((tree) => within(path, tree) || within(tree, path));
+  return hit
+    ? `binds the host path '${path}' (${hit === path ? hit : `it touches ${hit}`})`
+    : undefined;
+}
+
+/** The bind source of a --volume or --mount value, if it has one. */
+function bindSources(flag: string, value: string): string[] {
+  if (flag === '--volume' || flag === '-v') {
+    // SRC:DST[:OPTS]; a lone DST is an anonymous volume.
+    const parts = value.split(':');
+    return parts.length >= 2 ? [parts[0] as string] : [];
+  }
+  if (flag === '--mount') {
+    const fields = new Map<string, string[]>();
+    for (const field of value.split(',')) {
+      const eq = field.indexOf('=');
+      const key = (eq < 0 ? field : field.slice(0, eq)).trim().toLowerCase();
+      fields.set(key, [...(fields.get(key) ?? []), eq < 0 ? '' : field.slice(eq + 1)]);
+    }
+    const type = (fields.get('type')?.[0] ?? 'volume').toLowerCase();
+    const sources = [...(fields.get('source') ?? []), ...(fields.get('src') ?? [])];
+    if (type === 'bind') return sources;
+    // A volume backed by a host directory: volume-opt=device=/path (with o=bind).
+    return (fields.get('volume-opt') ?? [])
+      .filter((o) => o.startsWith('device='))
+      .map((o) => o.slice('device='.length));
+  }
+  return [];
+}
+
+/** A value the engines would refuse, or one that hands the host over; the error follows the flag. */
+function flagValueProblem(
+  flag: string,
+  value: string,
+  opts: { allowHostAccess?: boolean },
+): string | undefined {
+  switch (flag) {
+    case '--memory':
+    case '-m':
+    case '--memory-reservation': {
+      const bytes = sizeBytes(value);
+      if (bytes === undefined)
+        return `has '${flag} ${value}': not a size like 512m or 1g (a bare number is bytes)`;
+      if (bytes < MIN_MEMORY_BYTES)
+        return `has '${flag} ${value}': ${bytes} bytes is below the engines' minimum of 6 MB${/^\d+$/.test(value) ? ` (a bare number is bytes: did you mean ${value}m?)` : ''}`;
+      return undefined;
+    }
+    case '--memory-swap':
+      if (value === '-1') return undefined;
+      return sizeBytes(value) === undefined
+        ? `has '${flag} ${value}': not a size like 1g, or -1 for unlimited`
+        : undefined;
+    case '--shm-size':
+      return sizeBytes(value) === undefined
+        ? `has '${flag} ${value}': not a size like 64m`
+        : undefined;
+    case '--cpus':
+      return /^\d+(?:\.\d+)?$/.test(value) && Number(value) > 0
+        ? undefined
+        : `has '${flag} ${value}': not a positive number of CPUs like 0.5 or 2`;
+    case '--health-interval':
+    case '--health-timeout':
+    case '--health-start-period':
+      return GO_DURATION.test(value)
+        ? undefined
+        : `has '${flag} ${value}': a duration needs its unit, like 5s or 1m30s`;
+    case '--health-retries':
+    case '--pids-limit':
+    case '--cpu-shares':
+    case '-c':
+      return /^-?\d+$/.test(value) ? undefined : `has '${flag} ${value}': not a whole number`;
+    case '--ulimit':
+      return /^[a-z]+=-?\d+(?::-?\d+)?$/.test(value)
+        ? undefined
+        : `has '${flag} ${value}': expected name=soft[:hard], like nofile=1024:4096`;
+    case '--cap-add': {
+      if (opts.allowHostAccess) return undefined;
+      const caps = value.split(',').map((c) => c.trim().toUpperCase().replace(/^CAP_/, ''));
+      const bad = caps.find((c) => c === 'ALL' || c === 'SYS_ADMIN');
+      return bad
+        ? `has '${flag} ${value}': capability ${bad} is refused: ${HOST_ACCESS}`
+        : undefined;
+    }
+    case '--volume':
+    case '-v':
+    case '--mount': {
+      if (opts.allowHostAccess) return undefined;
+      for (const source of bindSources(flag, value)) {
+        const problem = hostPathProblem(source);
+        if (problem) return `has '${flag} ${value}', which ${problem}: ${HOST_ACCESS}`;
+      }
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
 /** Check engine argv tokens against the allow-list; the error reads after "input 'run-options' ". */
-export function checkRunOptionTokens(tokens: readonly string[]): { error: string } | undefined {
+export function checkRunOptionTokens(
+  tokens: readonly string[],
+  opts: { allowHostAccess?: boolean } = {},
+): { error: string } | undefined {
   const refusedBecause = (flag: string) =>
     REFUSED_RUN_FLAGS.find((r) => r.names.includes(flag))?.why;
   const refuse = (flag: string, why: string) => ({
@@ -325,10 +496,14 @@ export function checkRunOptionTokens(tokens: readonly string[]): { error: string
     const rule = ALLOWED_RUN_FLAGS.find((f) => f.long === name || f.short === name);
     if (!rule) return refuse(name, 'it is not on the allow-list');
     if (rule.value) {
-      if (attached === undefined) {
+      let value = attached;
+      if (value === undefined) {
         if (i + 1 >= tokens.length) return { error: `has flag '${name}' without its value` };
         i++;
+        value = tokens[i] as string;
       }
+      const problem = flagValueProblem(name, value, opts);
+      if (problem) return { error: problem };
     } else if (attached !== undefined && !/^(?:true|false)$/.test(attached)) {
       return {
         error: `has flag '${name}' with value '${attached}': it is a switch (true or false)`,
@@ -342,10 +517,32 @@ export function checkRunOptionTokens(tokens: readonly string[]): { error: string
  * Parse the `run-options` input: shell-like words, nothing evaluated, every flag on the
  * allow-list. The error reads after "input 'run-options' ".
  */
-export function parseRunOptions(text: string): string[] | { error: string } {
+export function parseRunOptions(
+  text: string,
+  opts: { allowHostAccess?: boolean } = {},
+): string[] | { error: string } {
   const words = splitShellWords(text);
   if (!Array.isArray(words)) return words;
-  return checkRunOptionTokens(words) ?? words;
+  return checkRunOptionTokens(words, opts) ?? words;
+}
+
+/** The run-options that only `allow-host-access` lets through, for the warning that names them. */
+export function hostAccessOptions(tokens: readonly string[]): string[] {
+  const found: string[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i] as string;
+    const eq = token.indexOf('=');
+    const [flag, attached] =
+      token.startsWith('--') && eq > 0
+        ? [token.slice(0, eq), token.slice(eq + 1)]
+        : token.startsWith('-v') && token.length > 2
+          ? ['-v', token.slice(2).replace(/^=/, '')]
+          : [token, undefined];
+    if (!['--cap-add', '--volume', '-v', '--mount'].includes(flag)) continue;
+    const value = attached ?? (tokens[++i] as string | undefined) ?? '';
+    if (flagValueProblem(flag, value, {})) found.push(`${flag} ${value}`);
+  }
+  return found;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -403,15 +600,14 @@ export function deploySpecProblems(spec: DeploySpec): string[] {
       problems.push(`SSM parameter '${parameter}' for ${name} must be ${SSM_PARAMETER_NAME_RULE}`);
   }
 
-  const options = checkRunOptionTokens(spec.runOptions);
+  const options = checkRunOptionTokens(spec.runOptions, { allowHostAccess: spec.allowHostAccess });
   if (options) problems.push(`run options ${options.error}`);
   if (spec.healthCmd !== undefined) {
     if (spec.healthCmd.trim() === '') problems.push('health command is empty');
     noNul('the health command', spec.healthCmd);
   }
-  if (spec.lockFile !== undefined && !spec.lockFile.startsWith('/'))
-    problems.push(`lock file '${spec.lockFile}' must be an absolute path`);
-  if (spec.lockFile !== undefined) noNul('the lock file path', spec.lockFile);
+  if (spec.stateDir !== undefined && !/^\/[^\0]*[^/]$/.test(spec.stateDir))
+    problems.push(`state directory '${spec.stateDir}' must be an absolute path, not /`);
 
   const whole = (what: string, n: number | undefined, min: number, max: number) => {
     if (n !== undefined && !(Number.isInteger(n) && n >= min && n <= max))
@@ -421,5 +617,8 @@ export function deploySpecProblems(spec: DeploySpec): string[] {
   whole('stop timeout (seconds)', spec.stopTimeoutSeconds, 0, 3_600);
   whole('keep-images', spec.keepImages, 1, 1_000);
   whole('lock timeout (seconds)', spec.lockTimeoutSeconds, 0, 86_400);
+  whole('execution timeout (seconds)', spec.executionTimeoutSeconds, 1, 172_800);
+  if (spec.runId !== undefined && !/^\d{1,18}$/.test(spec.runId))
+    problems.push(`run id '${spec.runId}' must be digits`);
   return problems;
 }

@@ -19,6 +19,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import {
   type Registry,
@@ -346,6 +348,91 @@ describeEngine('build-push with podman and a registry', () => {
     expect(JSON.parse(run.state.leftovers ?? '')).toEqual([]);
   });
 
+  it('a build secret reaches RUN --mount=type=secret and is in no layer and not in the config of the pushed image', async () => {
+    const engine = freshEngine();
+    const VALUE = 'build-secret-value-4b9e1d7a';
+    const FILE_VALUE = 'secret-file-value-8c2f5e61';
+    const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+    const ctx = mkdtempSync(join(tmpdir(), 'secret-ctx-'));
+    const outside = mkdtempSync(join(tmpdir(), 'secret-file-'));
+    const image = `shipyard/build-secrets-${process.pid}-${Date.now()}`;
+    const copy = mkdtempSync(join(tmpdir(), 'pushed-image-'));
+    try {
+      writeFileSync(join(ctx, 'busybox'), readFileSync('/bin/busybox'));
+      chmodSync(join(ctx, 'busybox'), 0o755);
+      writeFileSync(join(outside, 'token'), FILE_VALUE);
+      // Each step leaves a layer made while the secret was mounted: its hash, never the value.
+      writeFileSync(
+        join(ctx, 'Dockerfile'),
+        [
+          'FROM scratch',
+          'COPY busybox /bin/busybox',
+          'RUN --mount=type=secret,id=api ["/bin/busybox", "sh", "-c", "/bin/busybox sha256sum /run/secrets/api | /bin/busybox tee /api.sha256"]',
+          'RUN --mount=type=secret,id=file ["/bin/busybox", "sh", "-c", "/bin/busybox sha256sum /run/secrets/file | /bin/busybox tee /file.sha256"]',
+          '',
+        ].join('\n'),
+      );
+      writeFileSync(shim.log, '');
+      const run = await runBundle(
+        BUNDLE,
+        {
+          repository: image,
+          registry: registry.host,
+          username: registry.user,
+          password: registry.password,
+          engine: 'podman',
+          context: ctx,
+          cache: 'none',
+          latest: 'false',
+          secrets: `api=${VALUE}`,
+          'secret-files': `file=${join(outside, 'token')}`,
+        },
+        { env: actionEnv(engine.env), timeoutMs: 120_000 },
+      );
+      expect({ code: run.code, log: run.code === 0 ? '' : run.stdout + run.stderr }).toEqual({
+        code: 0,
+        log: '',
+      });
+      // The build read both secrets.
+      expect(run.stdout).toContain(`${sha256(VALUE)}  /run/secrets/api`);
+      expect(run.stdout).toContain(`${sha256(FILE_VALUE)}  /run/secrets/file`);
+      expect(run.stdout).toContain(`::add-mask::${VALUE}`);
+
+      // Every blob of the pushed image: the manifest, the config (history included) and the layers.
+      const copied = await runCommand('skopeo', [
+        'copy',
+        '--src-tls-verify=false',
+        '--src-creds',
+        `${registry.user}:${registry.password}`,
+        `docker://${registry.host}/${image}:${SHA}`,
+        `dir:${copy}`,
+      ]);
+      expect(copied.code).toBe(0);
+      const blobs = readdirSync(copy).map((f) => readFileSync(join(copy, f)));
+      const texts = blobs.map((b) =>
+        (b[0] === 0x1f && b[1] === 0x8b ? gunzipSync(b) : b).toString('latin1'),
+      );
+      const everything = texts.join('\n');
+      // Sanity: the layers were read (the step's own output is there) and the config too.
+      expect(everything).toContain(`${sha256(VALUE)}  /run/secrets/api`);
+      expect(everything).toContain('"history"');
+      for (const secret of [VALUE, FILE_VALUE]) {
+        expect(everything).not.toContain(secret);
+        expect(readFileSync(shim.log, 'utf8')).not.toContain(secret);
+        expect(visibleLog(run)).not.toContain(secret);
+        expect(run.summary).not.toContain(secret);
+        expect(JSON.stringify(run.state) + JSON.stringify(run.outputs)).not.toContain(secret);
+      }
+      expect(readFileSync(shim.log, 'utf8')).toMatch(
+        /^build .*--secret id=api,src=\S+ --secret id=file,src=\S+\/token /m,
+      );
+      // The file that held the value is gone with the step's private directory.
+      expect(existsSync(run.state.work_dir as string)).toBe(false);
+    } finally {
+      for (const dir of [ctx, outside, copy]) rmSync(dir, { recursive: true, force: true });
+    }
+  }, 150_000);
+
   it('a refused push names the tag and the reason', async () => {
     // A registry that accepts the login but denies every upload, as ECR does without push rights.
     const denying = http.createServer((req, res) => {
@@ -517,7 +604,8 @@ describeEngine('build-push to ECR (AWS stub + local registry)', () => {
       stub.callsOf('PutLifecyclePolicy')[0]?.input.lifecyclePolicyText as string,
     );
     expect(policy.rules[1].selection).toEqual({
-      tagStatus: 'any',
+      tagStatus: 'tagged',
+      tagPatternList: ['*'],
       countType: 'imageCountMoreThan',
       countNumber: 5,
     });

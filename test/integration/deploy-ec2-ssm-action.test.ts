@@ -225,7 +225,12 @@ it('rejects bad input without a single AWS call', async () => {
 
 /** Starts a deploy whose command never finishes, and signals the step once it is tracking. */
 async function signalWhileTracking(signal: NodeJS.Signals) {
-  const s = (stub = await startAwsStub(scriptedSsm({ [A]: { status: 'Success' } }, 3_600_000)));
+  // The host got as far as the swap; its output also carries a workflow command of its own.
+  const stdout =
+    '==> 12:00:09 stopping the previous container (up to 10s)\n::warning::from the host\n';
+  const s = (stub = await startAwsStub(
+    scriptedSsm({ [A]: { status: 'Success', stdout } }, 3_600_000),
+  ));
   let pid = 0;
   const running = runAction(
     MAIN,
@@ -241,6 +246,7 @@ it('cancels the command itself when the job cancels it (SIGTERM)', async () => {
   const { s, run } = await signalWhileTracking('SIGTERM');
   expect(run.code).toBe(1);
   expect(run.outputs.status).toBe('cancelled');
+  expect(run.stdout).toContain('1 host(s) were mid-deploy: the deploy goes on detached');
   expect(s.callsOf('CancelCommand').map((c) => c.input)).toEqual([{ CommandId: COMMAND }]);
   expect(run.state.finished).toBe('true');
 });
@@ -248,7 +254,12 @@ it('cancels the command itself when the job cancels it (SIGTERM)', async () => {
 it('cancels from the post step when the main step was killed while waiting', async () => {
   const { s, run: killed } = await signalWhileTracking('SIGKILL');
   expect(killed.code).toBeNull();
-  expect(killed.state).toEqual({ 'command-id': COMMAND, region: 'eu-west-1' });
+  expect(killed.state).toEqual({
+    'command-id': COMMAND,
+    'command-ids': JSON.stringify([COMMAND]),
+    region: 'eu-west-1',
+    image: IMAGE,
+  });
   expect(s.callsOf('CancelCommand')).toHaveLength(0);
 
   const post = await runAction(
@@ -262,6 +273,25 @@ it('cancels from the post step when the main step was killed while waiting', asy
   expect(post.code).toBe(0);
   expect(post.stdout).toContain(`cancelled command ${COMMAND}`);
   expect(s.callsOf('CancelCommand').map((c) => c.input)).toEqual([{ CommandId: COMMAND }]);
+  // Where the host was, and that it finishes by itself; host text never runs as a command.
+  const lines = post.stdout.split('\n');
+  const at = lines.findIndex((l) =>
+    l.startsWith(`${A}: running; last seen: stopping the previous container`),
+  );
+  expect(at).toBeGreaterThan(0);
+  expect(lines[at]).toContain('the deploy goes on detached on the host');
+  const token = /^::stop-commands::([0-9a-f]{32})$/.exec(lines[at - 1] ?? '')?.[1];
+  expect(token).toBeDefined();
+  expect(lines[at + 1]).toBe(`::${token}::`);
+});
+
+it('never deploys from the post step, even after a main step killed before it saved anything', async () => {
+  const s = (stub = await startAwsStub(scriptedSsm({ [A]: { status: 'Success' } })));
+  // The post step runs the same bundle, with every input of the step, and no state at all.
+  const post = await runAction(POST, inputs, { env: env(s) });
+  expect(post.code).toBe(0);
+  expect(s.calls).toEqual([]);
+  expect(post.stdout).not.toContain('sent command');
 });
 
 async function until(condition: () => boolean): Promise<void> {

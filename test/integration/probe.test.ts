@@ -113,3 +113,72 @@ it('names a connection reset by the server', async () => {
     reason: 'connection reset by the server',
   });
 });
+
+it('keeps custom headers on a redirect within the origin and drops them when the origin changes', async () => {
+  const other = await serve((_q, res) => reply(res, 200, 'ok'));
+  const s = await serve((req, res) => {
+    if (req.url === '/health') reply(res, 302, '', { location: '/ready' });
+    else reply(res, 302, '', { location: `${other.url}/elsewhere` });
+  });
+  const headers = { authorization: 'Bearer x', 'x-api-key': 'k-123' };
+  expect(await probe(base(`${s.url}/health`, { headers }))).toMatchObject({
+    kind: 'answer',
+    status: 200,
+    url: `${other.url}/elsewhere`,
+  });
+  expect(s.requests.map((r) => [r.url, r.headers.authorization, r.headers['x-api-key']])).toEqual([
+    ['/health', 'Bearer x', 'k-123'],
+    ['/ready', 'Bearer x', 'k-123'],
+  ]);
+  expect(other.requests).toHaveLength(1);
+  expect(other.requests[0]!.headers).not.toHaveProperty('authorization');
+  expect(other.requests[0]!.headers).not.toHaveProperty('x-api-key');
+  expect(other.requests[0]!.headers['user-agent']).toBe('shipyard-wait-healthy');
+});
+
+it('does not send custom headers back to the first origin once a redirect has left it', async () => {
+  let first = '';
+  const back = await serve((req, res) => {
+    if (req.url === '/health') reply(res, 302, '', { location: `${first}/return` });
+    else reply(res, 200, 'ok');
+  });
+  const s = await serve((req, res) =>
+    req.url === '/health'
+      ? reply(res, 302, '', { location: `${back.url}/health` })
+      : reply(res, 200, 'ok'),
+  );
+  first = s.url;
+  await probe(base(`${s.url}/health`, { headers: { authorization: 'Bearer x' } }));
+  expect(s.requests.map((r) => [r.url, r.headers.authorization])).toEqual([
+    ['/health', 'Bearer x'],
+    ['/return', undefined],
+  ]);
+});
+
+it('refuses a redirect from https to http, without sending the request', async () => {
+  const plain = await serve((_q, res) => reply(res, 200, 'ok'));
+  const s = await serve(
+    (_q, res) => reply(res, 301, '', { location: `${plain.url}/health?token=abcdefgh1234` }),
+    {
+      tls: true,
+    },
+  );
+  const answer = await probe(
+    base(`${s.url}/health`, { insecure: true, headers: { authorization: 'Bearer x' } }),
+  );
+  expect(answer).toMatchObject({ kind: 'error' });
+  expect(answer.kind === 'error' && answer.reason).toBe(
+    `redirect from https to http refused (${plain.url}/health?token=***): it would send the request unencrypted`,
+  );
+  expect(plain.requests).toHaveLength(0);
+});
+
+it('names a redirect to an invalid location, with its secret query values as ***', async () => {
+  const s = await serve((_q, res) =>
+    reply(res, 302, '', { location: 'http://[::1/health?token=abcdefgh1234&page=2' }),
+  );
+  expect(await probe(base(`${s.url}/health`))).toMatchObject({
+    kind: 'error',
+    reason: "redirect to an invalid location 'http://[::1/health?token=***&page=2'",
+  });
+});

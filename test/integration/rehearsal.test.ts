@@ -1,6 +1,7 @@
 /**
  * `npm start`, the README's first command, run as a user runs it: it must end with v2 serving
- * after the broken v3 was rolled back, in its table and in the container really left running.
+ * after the broken v3 was rejected as a candidate without a single unanswered poll, in its table
+ * and in the container really left running.
  */
 import { rmSync } from 'node:fs';
 import { engineAvailable, engineEnv, podman, runCommand } from '../../scripts/engine/engine.js';
@@ -30,7 +31,7 @@ describeEngine('npm start (the rehearsal)', () => {
     rmSync(kept.dir, { recursive: true, force: true });
   });
 
-  it('reports v1 and v2 deployed, v3 rolled back, v2 serving', () => {
+  it('reports v1 and v2 deployed, v3 rejected with no downtime, v2 serving', () => {
     const rows = output
       .split('\n')
       .filter((l) => /^\| v\d /.test(l))
@@ -43,8 +44,9 @@ describeEngine('npm start (the rehearsal)', () => {
     expect(rows.map(([version, , result, , , serving]) => [version, result, serving])).toEqual([
       ['v1', 'deployed', 'v1'],
       ['v2', 'deployed', 'v2'],
-      ['v3', 'rolled-back', 'v2'],
+      ['v3', 'rejected', 'v2'],
     ]);
+    expect(rows[2]?.[4]).toMatch(/^0 failed polls, longest gap \d+ ms$/);
     expect(rows.every((r) => /^sha256:[0-9a-f]{12}/.test(r[1] ?? ''))).toBe(true);
     expect(output).toContain('rehearsal passed');
   });

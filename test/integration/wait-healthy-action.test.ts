@@ -107,3 +107,43 @@ it('rejects bad input before sending any request', async () => {
   expect(run.stdout).toContain("input 'timeout' must be a positive duration");
   expect(s.requests).toHaveLength(0);
 });
+
+it('shows secret query parameters as *** in logs, summary and outputs, and masks only the long ones', async () => {
+  const s = await serve((_q, res) => reply(res, 503, 'not yet'));
+  const run = await runAction(BUNDLE, {
+    url: `${s.url}/health?Token=tok-query-secret&sig=ab1&page=2&X-Amz-Signature=f00dcafe0123`,
+    timeout: '300ms',
+    interval: '100ms',
+  });
+  expect(run.code).toBe(1);
+  expect(s.requests[0]!.url).toBe(
+    '/health?Token=tok-query-secret&sig=ab1&page=2&X-Amz-Signature=f00dcafe0123',
+  );
+  const shownUrl = `${s.url}/health?Token=***&sig=***&page=2&X-Amz-Signature=***`;
+  expect(Object.keys(JSON.parse(run.outputs.status!))).toEqual([shownUrl]);
+  expect(run.summary).toContain(`| ${shownUrl} |`);
+  expect(run.stdout).toContain(`${shownUrl}: status 503`);
+  // Long values are masked by the runner too; a 3-character value is not (it would blank every 'ab1').
+  expect(run.stdout).toContain('::add-mask::tok-query-secret');
+  expect(run.stdout).toContain('::add-mask::f00dcafe0123');
+  expect(run.stdout).not.toContain('::add-mask::ab1');
+  const shown =
+    run.stdout.replace(/::add-mask::.*\n/g, '') + run.summary + JSON.stringify(run.outputs);
+  for (const value of ['tok-query-secret', 'f00dcafe0123', 'sig=ab1'])
+    expect(shown).not.toContain(value);
+});
+
+it('names the headers input when a header value is not Latin-1, before sending any request', async () => {
+  const s = await serve((_q, res) => reply(res, 200, 'ok'));
+  const run = await runAction(BUNDLE, {
+    url: `${s.url}/health`,
+    headers: 'X-Team: caf\u00e9\nAuthorization: Bearer \u2018quoted\u2019',
+  });
+  expect(run.code).toBe(1);
+  expect(run.stdout).toContain(
+    "input 'headers' has a character outside Latin-1 in the value of 'Authorization' (U+2018 at position 8)",
+  );
+  expect(run.stdout).not.toContain('Invalid character in header content');
+  expect(run.stdout).not.toContain('quoted');
+  expect(s.requests).toHaveLength(0);
+});

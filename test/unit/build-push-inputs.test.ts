@@ -195,3 +195,56 @@ describe('build', () => {
     ]);
   });
 });
+
+describe('build secrets and ssh', () => {
+  it('reads secrets, secret files and ssh, and lists the secret values for masking', () => {
+    const inputs = read({
+      ...MINIMAL_INPUTS,
+      secrets: 'npm_token=npm-value-1\r\n\n  github.token = gh value=2  ',
+      'secret-files': 'npmrc=/home/runner/.npmrc\naws=creds/aws',
+      ssh: 'default\ngithub=/home/runner/.ssh/deploy_key',
+    });
+    expect(inputs.build.secrets).toEqual([
+      ['npm_token', 'npm-value-1'],
+      ['github.token', 'gh value=2'],
+    ]);
+    expect(inputs.build.secretFiles).toEqual([
+      ['npmrc', '/home/runner/.npmrc'],
+      ['aws', 'creds/aws'],
+    ]);
+    expect(inputs.build.ssh).toEqual(['default', 'github=/home/runner/.ssh/deploy_key']);
+    expect(inputs.secrets).toEqual(['npm-value-1', 'gh value=2']);
+  });
+
+  it('names a bad secrets line by its number, never showing it', () => {
+    const problems = problemsOf({
+      ...MINIMAL_INPUTS,
+      secrets: 'ok=1\nno-equals-sign-secret-value\n=nameless-secret-value\nempty=\nok=again',
+    });
+    expect(problems).toEqual([
+      "input 'secrets' line 2 must be id=value (id: letters, digits, _ . and -); the line is not shown, it may hold a secret",
+      "input 'secrets' line 3 must be id=value (id: letters, digits, _ . and -); the line is not shown, it may hold a secret",
+      "input 'secrets' line 4 gives no value for 'empty'",
+      "input 'secrets' names the id 'ok' twice",
+    ]);
+    expect(problems.join('\n')).not.toMatch(/secret-value|again/);
+  });
+
+  it('refuses an id used twice across secrets and secret-files, commas in paths, and bad ssh lines', () => {
+    expect(
+      problemsOf({
+        ...MINIMAL_INPUTS,
+        secrets: 'npm=x',
+        'secret-files': 'npm=/a\ncsv=/a,b',
+        ssh: 'default\ndefault\nkey=\nbad id=/k\nother=/k,l',
+      }),
+    ).toEqual([
+      "input 'secret-files' names the id 'npm' twice",
+      "input 'secret-files' has a path with a comma for 'csv', which the engines' --secret cannot take; got '/a,b'",
+      "input 'ssh' names 'default' twice",
+      "input 'ssh' must be default or id=path (an agent socket or a key file), one per line; got 'key='",
+      "input 'ssh' must be default or id=path (an agent socket or a key file), one per line; got 'bad id=/k'",
+      "input 'ssh' has a path with a comma for 'other', which the engines' --ssh cannot take; got '/k,l'",
+    ]);
+  });
+});

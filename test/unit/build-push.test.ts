@@ -3,7 +3,15 @@
  * the order of things, what fails before the build, cleanup on every path, and secrets.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -341,11 +349,16 @@ describe('ECR with podman', () => {
     const policies = ecrMock
       .commandCalls(PutLifecyclePolicyCommand)
       .map((c) => JSON.parse(c.args[0].input.lifecyclePolicyText ?? '{}'));
-    expect(policies[0].rules[1].selection).toEqual({
-      tagStatus: 'any',
-      countType: 'imageCountMoreThan',
-      countNumber: 15,
-    });
+    // podman keeps its cache in its own repository: no cache rule in the image repository.
+    expect(policies[0].rules.map((r: { selection: unknown }) => r.selection)).toEqual([
+      expect.objectContaining({ tagStatus: 'untagged' }),
+      {
+        tagStatus: 'tagged',
+        tagPatternList: ['*'],
+        countType: 'imageCountMoreThan',
+        countNumber: 15,
+      },
+    ]);
     expect(policies[1].rules[0].selection.countType).toBe('sinceImagePushed');
   });
 
@@ -562,6 +575,50 @@ describe('docker', () => {
     expect(ecrMock.commandCalls(DescribeRepositoriesCommand)).toHaveLength(1);
   });
 
+  it('creates a repository whose lifecycle policy never expires nor counts the buildcache tag', async () => {
+    scriptEcr({});
+    ecrMock.on(CreateRepositoryCommand).callsFake((input: { repositoryName: string }) => ({
+      repository: { repositoryName: input.repositoryName, imageTagMutability: 'MUTABLE' },
+    }));
+    ecrMock.on(PutLifecyclePolicyCommand).resolves({});
+    const run = engine({
+      'docker version': () => ok('27.0.1'),
+      'docker buildx version': () => ok('github.com/docker/buildx v0.17.1'),
+      'docker buildx inspect': () => ok('Name: ci\nDriver: docker-container\n'),
+      'docker login': () => ok(),
+      'docker logout': () => ok(),
+      'docker buildx build': (args) => {
+        writeFileSync(
+          args[args.indexOf('--metadata-file') + 1] as string,
+          JSON.stringify({ 'containerimage.digest': DIGEST }),
+        );
+        return ok();
+      },
+    });
+    await buildPush(
+      options({ engine: 'docker', createRepository: true, keepImages: 7 }),
+      deps(run),
+    );
+    const policy = JSON.parse(
+      ecrMock.commandCalls(PutLifecyclePolicyCommand)[0]?.args[0].input.lifecyclePolicyText ?? '',
+    );
+    expect(policy.rules.map((r: { selection: unknown }) => r.selection)).toEqual([
+      {
+        tagStatus: 'tagged',
+        tagPatternList: ['buildcache'],
+        countType: 'imageCountMoreThan',
+        countNumber: 1,
+      },
+      expect.objectContaining({ tagStatus: 'untagged' }),
+      {
+        tagStatus: 'tagged',
+        tagPatternList: ['*'],
+        countType: 'imageCountMoreThan',
+        countNumber: 8,
+      },
+    ]);
+  });
+
   it('without buildx: docker build, docker push per tag, and the manifest read over the registry API', async () => {
     const manifest = JSON.stringify({ config: { size: 10 }, layers: [{ size: 90 }] });
     const manifestDigest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
@@ -655,4 +712,145 @@ it('a context given as a directory with a Containerfile is accepted', async () =
     deps(podman()),
   );
   expect(result.digest).toBe(DIGEST);
+});
+
+describe('build secrets', () => {
+  const BUILD_SECRET = 'build-secret-value-9f2c';
+  const withSecrets = (extra: Partial<BuildPushOptions['build']> = {}) =>
+    options({
+      build: {
+        ...options().build,
+        secrets: [['npm', BUILD_SECRET]],
+        secretFiles: [['npmrc', join(context, 'Dockerfile')]],
+        ssh: ['default'],
+        ...extra,
+      },
+    });
+
+  /** What the engine saw of the secret file while building: its path, mode and content. */
+  function recordSecretFile() {
+    const seen: { path?: string; mode?: number; content?: string } = {};
+    const observe = (args: readonly string[]) => {
+      const spec = args[args.indexOf('--secret') + 1] as string;
+      seen.path = /src=(.*)$/.exec(spec)?.[1];
+      seen.mode = statSync(seen.path as string).mode & 0o777;
+      seen.content = readFileSync(seen.path as string, 'utf8');
+    };
+    return { seen, observe };
+  }
+
+  it('hands a secret to podman as a 0600 file by id, never its value on a command line or in the log, and removes the file', async () => {
+    scriptEcr();
+    const { seen, observe } = recordSecretFile();
+    await buildPush(
+      withSecrets(),
+      deps(
+        podman({
+          'podman build': (args, o) => {
+            observe(args);
+            o.onLine?.(`echoed ${BUILD_SECRET}`, 'stdout');
+            return ok();
+          },
+        }),
+        { env: { SSH_AUTH_SOCK: '/tmp/agent.sock' } },
+      ),
+    );
+    const build = calls.find((c) => c.args[0] === 'build')!.args;
+    expect(build).toEqual(
+      expect.arrayContaining([
+        '--secret',
+        `id=npm,src=${seen.path}`,
+        '--secret',
+        `id=npmrc,src=${join(context, 'Dockerfile')}`,
+        '--ssh',
+        'default',
+      ]),
+    );
+    expect(seen).toMatchObject({ mode: 0o600, content: BUILD_SECRET });
+    expect(existsSync(seen.path!)).toBe(false);
+    expect(allArgv()).not.toContain(BUILD_SECRET);
+    expect(JSON.stringify(calls.map((c) => c.opts.env ?? {}))).not.toContain(BUILD_SECRET);
+    expect(logged).toContain('echoed ***');
+    expect(logged.join('\n')).not.toContain(BUILD_SECRET);
+  });
+
+  it('removes the secret file when the build fails too', async () => {
+    scriptEcr();
+    const { seen, observe } = recordSecretFile();
+    await expect(
+      buildPush(
+        withSecrets({ ssh: [] }),
+        deps(
+          podman({
+            'podman build': (args) => {
+              observe(args);
+              return {
+                code: 1,
+                stdout: '',
+                stderr: 'Error: building at STEP "RUN x": exit status 1',
+              };
+            },
+          }),
+        ),
+      ),
+    ).rejects.toThrow(BuildError);
+    expect(seen.content).toBe(BUILD_SECRET);
+    expect(existsSync(seen.path!)).toBe(false);
+  });
+
+  it('without buildx, refuses secrets and ssh before logging in or building: the classic builder has neither', async () => {
+    scriptEcr();
+    const run = engine({
+      'docker version': () => ok('27.0.1'),
+      'docker buildx version': () => ({ code: 1, stdout: '', stderr: 'unknown command' }),
+    });
+    await expect(
+      buildPush(
+        { ...withSecrets(), engine: 'docker' },
+        deps(run, { env: { SSH_AUTH_SOCK: '/s' } }),
+      ),
+    ).rejects.toThrow(
+      "'secrets', 'secret-files' and 'ssh' need docker buildx: Docker's classic builder has neither --secret nor --ssh (docker/setup-buildx-action installs buildx; or set engine: podman)",
+    );
+    expect(timeline.filter((t) => /login|build$/.test(t))).toEqual([]);
+  });
+
+  it('buildx gets the same flags', async () => {
+    scriptEcr();
+    const { seen, observe } = recordSecretFile();
+    const run = engine({
+      'docker version': () => ok('27.0.1'),
+      'docker buildx version': () => ok('github.com/docker/buildx v0.17.1'),
+      'docker buildx inspect': () => ok('Name: ci\nDriver: docker-container\n'),
+      'docker login': () => ok(),
+      'docker logout': () => ok(),
+      'docker buildx build': (args) => {
+        observe(args);
+        writeFileSync(
+          args[args.indexOf('--metadata-file') + 1] as string,
+          JSON.stringify({ 'containerimage.digest': DIGEST }),
+        );
+        return ok();
+      },
+    });
+    await buildPush({ ...withSecrets({ ssh: [] }), engine: 'docker' }, deps(run));
+    expect(seen).toMatchObject({ mode: 0o600, content: BUILD_SECRET });
+    expect(existsSync(seen.path!)).toBe(false);
+    expect(allArgv()).not.toContain(BUILD_SECRET);
+  });
+
+  it('a missing secret file, or ssh default without an agent, fails before any command', async () => {
+    await expect(
+      buildPush(
+        withSecrets({ secretFiles: [['npmrc', join(context, 'nope')]], ssh: [] }),
+        deps(podman()),
+      ),
+    ).rejects.toThrow(
+      `input 'secret-files' names '${join(context, 'nope')}' for 'npmrc', which is not a file`,
+    );
+    await expect(buildPush(withSecrets(), deps(podman(), { env: {} }))).rejects.toThrow(
+      "input 'ssh' asks for the default agent, but SSH_AUTH_SOCK is not set (start an ssh-agent first, e.g. webfactory/ssh-agent)",
+    );
+    expect(timeline).toEqual([]);
+  });
 });

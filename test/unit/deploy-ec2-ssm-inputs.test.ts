@@ -45,6 +45,7 @@ it('applies the documented defaults', () => {
     stopTimeoutSeconds: 10,
     keepImages: 3,
     lockTimeoutSeconds: 190, // 300 s of execution minus 60 + 2 * 10 + 30
+    executionTimeoutSeconds: 300,
   });
 });
 
@@ -144,6 +145,26 @@ it.each([
     /^input 'ports' has an invalid mapping '80:x': container port 'x'/,
   ],
   [
+    'an IPv6 host address that is not one',
+    { ports: '[::1::2]:80:8000' },
+    /^input 'ports' has an invalid mapping '\[::1::2\]:80:8000': '::1::2' is not an IPv6 address/,
+  ],
+  [
+    'a memory limit below what engines accept',
+    { 'run-options': '--memory 512' },
+    /^input 'run-options' has '--memory 512': 512 bytes is below the engines' minimum of 6 MB/,
+  ],
+  [
+    'a bind of the host root without allow-host-access',
+    { 'run-options': '-v /:/host' },
+    /^input 'run-options' has '-v \/:\/host', which binds the host path '\/'.*set allow-host-access: true/,
+  ],
+  [
+    'a bad allow-host-access',
+    { 'allow-host-access': 'yes please' },
+    /^input 'allow-host-access' must be/,
+  ],
+  [
     'a refused run option',
     { 'run-options': '--memory 1g --privileged' },
     /^input 'run-options' has flag '--privileged', which is refused: .*Allowed flags: --add-host/,
@@ -234,6 +255,19 @@ it.each([
   const found = problems(values);
   expect(found).toHaveLength(1);
   expect(found[0]).toMatch(message);
+});
+
+it('lets allow-host-access unlock host binds and capabilities, and never --privileged', () => {
+  const inputs = read({
+    'run-options': '--cap-add SYS_ADMIN -v /var/run/docker.sock:/var/run/docker.sock',
+    'allow-host-access': 'true',
+  });
+  expect(inputs.spec.allowHostAccess).toBe(true);
+  expect(inputs.spec.runOptions).toContain('SYS_ADMIN');
+  expect(problems({ 'run-options': '--privileged', 'allow-host-access': 'true' })[0]).toMatch(
+    /'--privileged', which is refused/,
+  );
+  expect(read({ force: 'true' }).spec.force).toBe(true);
 });
 
 it('refuses both instance-ids and targets, and neither, naming both inputs', () => {

@@ -3,16 +3,26 @@
  * `sh -c <path>` (dash on Debian and Ubuntu). The deploy script must reach bash byte for byte.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepareDeployCommand } from '../../src/ssm/deploy.js';
 import { wrapForRunShellScript } from '../../src/ssm/shell-wrapper.js';
 
-/** Run `commands` the way AWS-RunShellScript does; TMPDIR is private so leftovers can be seen. */
-function runLikeTheAgent(commands: string) {
+/** A fresh state directory: where the wrapper keeps its copy of the script. */
+function stateDir(): string {
+  return join(mkdtempSync(join(tmpdir(), 'ssm-state-')), 'state');
+}
+
+/**
+ * Run `commands` the way AWS-RunShellScript does; TMPDIR and the state directory are private so
+ * leftovers can be seen.
+ */
+function runLikeTheAgent(wrap: (state: string) => string) {
   const dir = mkdtempSync(join(tmpdir(), 'ssm-agent-'));
   const tmp = mkdtempSync(join(tmpdir(), 'ssm-tmp-'));
+  const state = stateDir();
+  const commands = wrap(state);
   const script = join(dir, '_script.sh');
   writeFileSync(script, commands);
   chmodSync(script, 0o755);
@@ -22,7 +32,7 @@ function runLikeTheAgent(commands: string) {
     input: 'this is the agent stdin\n',
     timeout: 10_000,
   });
-  return { ...run, leftovers: readdirSync(tmp) };
+  return { ...run, leftovers: [...readdirSync(tmp), ...readdirSync(state)], state };
 }
 
 const HOSTILE = [
@@ -37,7 +47,7 @@ const HOSTILE = [
 it('hands the script to bash unchanged, even the lines that look like its delimiter', () => {
   // The script prints its own payload from a here-document: what comes out is what went in.
   const script = `#!/usr/bin/env bash\nset -euo pipefail\n[[ -n "$BASH_VERSION" ]]\ncat <<'PAYLOAD'\n${HOSTILE}\nPAYLOAD\n`;
-  const run = runLikeTheAgent(wrapForRunShellScript(script));
+  const run = runLikeTheAgent((state) => wrapForRunShellScript(script, state));
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   expect(run.stdout).toBe(`${HOSTILE}\n`);
@@ -46,17 +56,46 @@ it('hands the script to bash unchanged, even the lines that look like its delimi
 
 it('turns every failure into exit code 1, so a script can never ask the agent to reboot', () => {
   for (const code of [1, 2, 137, 194]) {
-    const run = runLikeTheAgent(wrapForRunShellScript(`echo before\nexit ${code}\n`));
+    const run = runLikeTheAgent((state) =>
+      wrapForRunShellScript(`echo before\nexit ${code}\n`, state),
+    );
     expect([code, run.status, run.stdout]).toEqual([code, 1, 'before\n']);
     expect(run.leftovers).toEqual([]);
   }
 });
 
 it('gives the script no stdin to wait on or swallow', () => {
-  const run = runLikeTheAgent(
-    wrapForRunShellScript('if read -r line; then echo "read: $line"; else echo "no input"; fi\n'),
+  const run = runLikeTheAgent((state) =>
+    wrapForRunShellScript(
+      'if read -r line; then echo "read: $line"; else echo "no input"; fi\n',
+      state,
+    ),
   );
   expect(run.stdout).toBe('no input\n');
+});
+
+it('keeps the copy of the script in a private state directory while it runs', () => {
+  const run = runLikeTheAgent((state) =>
+    wrapForRunShellScript('stat -c %a "$(dirname "$0")"; ls "$(dirname "$0")"\n', state),
+  );
+  const [mode, ...files] = run.stdout.trim().split('\n');
+  expect(mode).toBe('700');
+  expect(files).toEqual([expect.stringMatching(/^launch\.\d+\.sh$/)]);
+  expect(run.leftovers).toEqual([]);
+});
+
+it('refuses a state directory that is a symlink', () => {
+  const state = stateDir();
+  const elsewhere = mkdtempSync(join(tmpdir(), 'ssm-elsewhere-'));
+  symlinkSync(elsewhere, state);
+  const dir = mkdtempSync(join(tmpdir(), 'ssm-agent-'));
+  const script = join(dir, '_script.sh');
+  writeFileSync(script, wrapForRunShellScript('echo ran\n', state));
+  const run = spawnSync('sh', [script], { encoding: 'utf8' });
+  expect(run.status).toBe(1);
+  expect(run.stdout).toBe('');
+  expect(run.stderr).toContain('cannot use');
+  expect(readdirSync(elsewhere)).toEqual([]);
 });
 
 it('says so when the host has no bash', () => {
@@ -68,7 +107,7 @@ it('says so when the host has no bash', () => {
     chmodSync(join(dir, tool), 0o755);
   }
   const script = join(dir, '_script.sh');
-  writeFileSync(script, wrapForRunShellScript('echo hi\n'));
+  writeFileSync(script, wrapForRunShellScript('echo hi\n', stateDir()));
   chmodSync(script, 0o755);
   const run = spawnSync('/bin/sh', ['-c', script], { encoding: 'utf8', env: { PATH: dir } });
   expect(run.status).toBe(1);

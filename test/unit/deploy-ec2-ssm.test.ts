@@ -2,9 +2,16 @@
 import {
   deployEc2Ssm,
   prepareDeployCommand,
+  rolloutWaves,
+  timeoutCoverageWarning,
   type DeployEc2SsmOptions,
 } from '../../src/ssm/deploy.js';
-import { describeRolloutFailure, instancesJson, rolloutSummary } from '../../src/ssm/report.js';
+import {
+  describeRolloutFailure,
+  instancesJson,
+  outdatedWarning,
+  rolloutSummary,
+} from '../../src/ssm/report.js';
 import { RESULT_MARKER, type DeployResult } from '../../src/ssm/result.js';
 import type { DeploySpec } from '../../src/ssm/spec.js';
 import { VirtualClock } from '../../src/virtual-clock.js';
@@ -287,4 +294,221 @@ it('refuses a script larger than SSM accepts before any call', () => {
   expect(() => prepareDeployCommand(big)).toThrow(
     /^the deploy script is \d+ bytes, more than the 60000 SSM accepts in one command: shorten 'env' or 'run-options', or move values to 'env-from-ssm'$/,
   );
+});
+
+it('reports a rejected candidate as a failure in which the old container never stopped', async () => {
+  setUp([
+    {
+      id: id(1),
+      steps: [
+        { at: 0, status: 'InProgress' },
+        { at: 30_000, status: 'Failed' },
+      ],
+      stdout: [
+        '==> 12:00:01 starting the candidate api-shipyard-candidate beside the running container',
+        // A container log line that tries to pass for the result: indented by the launcher.
+        `    ! ${resultLine({ outcome: 'deployed' })}`,
+        `    | ${resultLine({ outcome: 'deployed' })}`,
+        resultLine({
+          outcome: 'rejected',
+          previousImage: OLD,
+          reason: 'not healthy as a candidate',
+        }),
+      ].join('\n'),
+    },
+  ]);
+  const rollout = await deployEc2Ssm(options());
+  expect(rollout).toMatchObject({ status: 'failed', succeeded: 0, failed: 1 });
+  expect(rollout.instances[0]).toMatchObject({ result: 'rejected', rolledBack: false });
+  expect(describeRolloutFailure(rollout)).toContain(
+    `not healthy as a candidate; rejected as a candidate: ${OLD} kept serving throughout`,
+  );
+  expect(JSON.parse(instancesJson(rollout))[0].result).toBe('rejected');
+});
+
+it('reads the result from stderr, not from a truncated stdout', async () => {
+  const forged = resultLine({ outcome: 'deployed' });
+  setUp([
+    {
+      id: id(1),
+      steps: [
+        { at: 0, status: 'InProgress' },
+        { at: 9000, status: 'Failed' },
+      ],
+      stdout: `${forged}\n${'progress line\n'.repeat(1700)}--output truncated--`,
+      stderr: resultLine({ outcome: 'failed', reason: 'could not pull' }),
+    },
+  ]);
+  const rollout = await deployEc2Ssm(options());
+  expect(rollout.instances[0]).toMatchObject({ result: 'failed', reason: 'could not pull' });
+});
+
+it('on a deadline, says how far each host got and that it finishes by itself', async () => {
+  setUp([
+    { id: id(1), steps: succeedsAt(5000), stdout: deployedOutput },
+    {
+      id: id(2),
+      steps: [{ at: 1000, status: 'InProgress' }],
+      stdout: [
+        '==> 12:00:01 pulling api:1.5.0 (the running container keeps serving)',
+        '==> 12:00:09 stopping the previous container (up to 10s)',
+      ].join('\n'),
+    },
+    { id: id(3), steps: [{ at: 0, status: 'Pending' }] },
+  ]);
+  const rollout = await deployEc2Ssm(options({ timeoutMs: 120_000 }));
+  expect(rollout.status).toBe('timed-out');
+  expect(rollout.instances[1]).toMatchObject({
+    lastStep: 'stopping the previous container (up to 10s)',
+  });
+  expect(rollout.reason).toContain(
+    '1 host(s) were mid-deploy: the deploy goes on detached on the host and ends on the new version or the previous one within execution-timeout. Hosts that had not started were cancelled.',
+  );
+  expect(describeRolloutFailure(rollout)).toContain(
+    `- ${id(2)}: cancelled before it finished; last seen: stopping the previous container (up to 10s); the deploy goes on detached`,
+  );
+  // The host that had not started is not said to go on.
+  expect(describeRolloutFailure(rollout)).toMatch(
+    new RegExp(`- ${id(3)}: cancelled before it finished; no result line`),
+  );
+});
+
+describe('timeout against the waves of max-concurrency', () => {
+  it.each([
+    ['50%', 10, 2],
+    ['34%', 10, 4],
+    ['25%', undefined, 4],
+    ['1', 5, 5],
+    ['3', 10, 4],
+    ['1%', 3, 3],
+    ['2', undefined, undefined],
+  ])('max-concurrency %s of %s instances: %s waves', (concurrency, count, waves) => {
+    expect(rolloutWaves(concurrency, count)).toBe(waves);
+  });
+
+  it('warns with the arithmetic when the waves cannot fit, and not when they can', () => {
+    const base = { executionTimeoutMs: 300_000, maxConcurrency: '25%', instanceCount: 8 };
+    expect(timeoutCoverageWarning({ ...base, timeoutMs: 1_200_000 })).toBeUndefined();
+    expect(timeoutCoverageWarning({ ...base, timeoutMs: 600_000 })).toBe(
+      'timeout (10m00s) may not cover the rollout: max-concurrency 25% of 8 instances means 4 waves, and 4 × execution-timeout (5m00s) = 20m00s. Hosts of the last waves would be cancelled before they start; raise timeout or max-concurrency.',
+    );
+    expect(
+      timeoutCoverageWarning({
+        ...base,
+        maxConcurrency: '2',
+        instanceCount: undefined,
+        timeoutMs: 1,
+      }),
+    ).toBeUndefined();
+  });
+});
+
+it('counts a host that a newer run had deployed as left alone, not failed, and warns', async () => {
+  const why =
+    'run 2000 deployed api on this host after run 1999; this older run is not applied (force: true applies it)';
+  setUp([
+    { id: id(1), steps: succeedsAt(5000), stdout: deployedOutput },
+    {
+      id: id(2),
+      steps: succeedsAt(3000),
+      stdout: resultLine({ outcome: 'outdated', reason: why }),
+    },
+  ]);
+  const rollout = await deployEc2Ssm(options());
+  expect(rollout).toMatchObject({ status: 'succeeded', succeeded: 1, outdated: 1, failed: 0 });
+  expect(outdatedWarning(rollout)).toBe(
+    `1 host(s) were not changed: a newer workflow run had already deployed to them (${id(2)}: ${why}). Set force: true to deploy an older run on purpose.`,
+  );
+  expect(rolloutSummary(rollout)).toContain(`| ${id(2)} | left alone (newer run) | outdated |`);
+});
+
+describe('offline SSM agents in a tag group', () => {
+  const tags = { kind: 'tags' as const, tags: [{ key: 'Service', values: ['api'] }] };
+  const longAgo = () => new Date(clock.now() - 60 * 60_000);
+
+  it('skips an agent offline for long, deploys the others by ID, and calls it partial', async () => {
+    setUp([
+      { id: id(1), steps: succeedsAt(5000), stdout: deployedOutput },
+      { id: id(2), steps: succeedsAt(5000), stdout: deployedOutput },
+    ]);
+    fleet.pings = () => [
+      { id: id(1), ping: 'Online' },
+      { id: id(2), ping: 'Online' },
+      { id: id(3), ping: 'ConnectionLost', lastPing: longAgo() },
+    ];
+    const rollout = await deployEc2Ssm(options({ targets: tags }));
+    expect(fleet.callsOf('SendCommand').map((c) => c.input.InstanceIds)).toEqual([[id(1), id(2)]]);
+    expect(fleet.callsOf('SendCommand')[0]?.input.Targets).toBeUndefined();
+    expect(rollout).toMatchObject({ status: 'partial', succeeded: 2, skipped: 1, failed: 0 });
+    expect(describeRolloutFailure(rollout)).toContain(
+      `- ${id(3)}: skipped: its SSM agent is offline (ConnectionLost since 1969-12-31 23:00 UTC)`,
+    );
+    expect(JSON.parse(instancesJson(rollout))[2]).toMatchObject({ id: id(3), status: 'Skipped' });
+    // Not held up: no waiting for the offline agent.
+    expect(rollout.elapsedMs).toBeLessThan(30_000);
+
+    fleet.restore();
+    setUp(fleet.instances);
+    fleet.pings = () => [
+      { id: id(1), ping: 'Online' },
+      { id: id(2), ping: 'Online' },
+      { id: id(3), ping: 'ConnectionLost', lastPing: longAgo() },
+    ];
+    const allowed = await deployEc2Ssm(options({ targets: tags, skipOffline: true }));
+    expect(allowed.status).toBe('succeeded');
+  });
+
+  it('waits for an agent that lost its connection a moment ago (a reboot)', async () => {
+    setUp([
+      { id: id(1), steps: succeedsAt(5000), stdout: deployedOutput },
+      { id: id(2), steps: succeedsAt(5000), stdout: deployedOutput },
+    ]);
+    fleet.pings = (now) => [
+      { id: id(1), ping: 'Online' },
+      now < 20_000
+        ? { id: id(2), ping: 'ConnectionLost', lastPing: new Date(now - 60_000) }
+        : { id: id(2), ping: 'Online' },
+    ];
+    const rollout = await deployEc2Ssm(options({ targets: tags }));
+    expect(rollout).toMatchObject({ status: 'succeeded', succeeded: 2 });
+    expect(fleet.callsOf('SendCommand')[0]?.at).toBeGreaterThanOrEqual(20_000);
+  });
+
+  it('sends one command per 50 IDs, keeping max-errors across them', async () => {
+    const many = Array.from({ length: 120 }, (_, n) => ({
+      id: id(100 + n),
+      // Two failures in the first 50, none after.
+      steps:
+        n < 2
+          ? [
+              { at: 0, status: 'InProgress' },
+              { at: 3000, status: 'Failed' },
+            ]
+          : succeedsAt(3000),
+      stdout: n < 2 ? resultLine({ outcome: 'rejected', reason: 'unhealthy' }) : deployedOutput,
+    }));
+    setUp(many);
+    fleet.pings = () => [
+      ...many.map((i) => ({ id: i.id, ping: 'Online' })),
+      { id: id(999), ping: 'ConnectionLost', lastPing: longAgo() },
+    ];
+    const rollout = await deployEc2Ssm(options({ targets: tags, maxErrors: '3' }));
+    const sends = fleet.callsOf('SendCommand').map((c) => c.input);
+    expect(sends.map((c) => (c.InstanceIds as string[]).length)).toEqual([50, 50, 20]);
+    expect(sends.map((c) => c.MaxErrors)).toEqual(['3', '1', '1']);
+    expect(rollout.commandIds).toHaveLength(3);
+    expect(rollout).toMatchObject({ status: 'failed', succeeded: 118, failed: 2, skipped: 1 });
+
+    fleet.restore();
+    setUp(many);
+    fleet.pings = () => [
+      ...many.map((i) => ({ id: i.id, ping: 'Online' })),
+      { id: id(999), ping: 'ConnectionLost', lastPing: longAgo() },
+    ];
+    const stopped = await deployEc2Ssm(options({ targets: tags, maxErrors: '1' }));
+    // The budget was spent in the first 50: nothing more is sent.
+    expect(fleet.callsOf('SendCommand')).toHaveLength(1);
+    expect(stopped.instances.filter((i) => i.status === 'Terminated')).toHaveLength(70);
+    expect(stopped.status).toBe('failed');
+  });
 });

@@ -96,10 +96,16 @@ describe('createRepository', () => {
         }),
         action: { type: 'expire' },
       }),
-      // ECR requires the tagStatus "any" rule to have the lowest priority.
+      // Tagged images only: a recent untagged image (a replaced cache manifest, a platform
+      // manifest of an index) never takes the place of a release.
       expect.objectContaining({
         rulePriority: 2,
-        selection: { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: 25 },
+        selection: {
+          tagStatus: 'tagged',
+          tagPatternList: ['*'],
+          countType: 'imageCountMoreThan',
+          countNumber: 25,
+        },
       }),
     ]);
   });
@@ -223,5 +229,108 @@ describe('describePushedImage', () => {
       describePushedImage(ecr, { name: 'api' }, 'abc1234', { clock: new VirtualClock() }),
     ).rejects.toThrow(/not allowed to describe api:abc1234 \(ecr:DescribeImages\): no/);
     expect(ecrMock.commandCalls(DescribeImagesCommand)).toHaveLength(1);
+  });
+});
+
+/**
+ * What an ECR lifecycle policy expires, by the evaluation rules of the ECR user guide
+ * ("Lifecycle policies", and its multi-rule Example A): every rule selects the images its tag
+ * filter matches and counts all of them, newest first; it may expire one only when no rule of
+ * higher priority matches that image. Tag patterns: `*` matches any run of characters.
+ */
+function expiredBy(
+  policyText: string,
+  images: Array<{ name: string; tags: string[]; ageDays: number }>,
+) {
+  type Rule = {
+    rulePriority: number;
+    selection: {
+      tagStatus: 'tagged' | 'untagged' | 'any';
+      tagPatternList?: string[];
+      countType: 'imageCountMoreThan' | 'sinceImagePushed';
+      countNumber: number;
+    };
+  };
+  const rules = (JSON.parse(policyText) as { rules: Rule[] }).rules.sort(
+    (a, b) => a.rulePriority - b.rulePriority,
+  );
+  const wildcard = (p: string) =>
+    new RegExp(
+      `^${p
+        .split('*')
+        .map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+    );
+  const matches = (rule: Rule, image: (typeof images)[number]) => {
+    const sel = rule.selection;
+    if (sel.tagStatus === 'any') return true;
+    if (sel.tagStatus === 'untagged') return image.tags.length === 0;
+    return (
+      image.tags.length > 0 &&
+      (sel.tagPatternList ?? []).every((p) => image.tags.some((t) => wildcard(p).test(t)))
+    );
+  };
+  const expired = new Set<string>();
+  rules.forEach((rule, i) => {
+    const selected = images
+      .filter((img) => matches(rule, img))
+      .sort((a, b) => a.ageDays - b.ageDays);
+    const marked =
+      rule.selection.countType === 'imageCountMoreThan'
+        ? selected.slice(rule.selection.countNumber)
+        : selected.filter((img) => img.ageDays > rule.selection.countNumber);
+    for (const img of marked)
+      if (!rules.slice(0, i).some((higher) => matches(higher, img))) expired.add(img.name);
+  });
+  return [...expired].sort();
+}
+
+describe('the lifecycle policy of a created image repository', () => {
+  /** A week of builds with docker buildx: image N, then cache manifest N, one pair a day. */
+  const history = (builds: number) =>
+    Array.from({ length: builds }, (_, i) => {
+      const age = builds - i; // days
+      return [
+        { name: `image-${i + 1}`, tags: [`sha${i + 1}`], ageDays: age + 0.5 },
+        {
+          name: `cache-${i + 1}`,
+          tags: i === builds - 1 ? ['buildcache'] : [],
+          ageDays: age,
+        },
+      ];
+    }).flat();
+
+  it('keeps the newest N images besides the cache, which it never expires nor counts', () => {
+    const images = history(6);
+    const policy = imageLifecyclePolicy(3, { cacheTag: 'buildcache' });
+    const gone = expiredBy(policy, images);
+    // The newest cache (tagged) stays, and the three newest images; older images go.
+    expect(gone.filter((n) => n.startsWith('image-'))).toEqual(['image-1', 'image-2', 'image-3']);
+    expect(gone).not.toContain('cache-6');
+  });
+
+  it('keeps the cache image even when it is older than every image', () => {
+    const images = [
+      { name: 'cache', tags: ['buildcache'], ageDays: 40 },
+      ...Array.from({ length: 8 }, (_, i) => ({
+        name: `image-${i + 1}`,
+        tags: [`sha${i + 1}`, ...(i === 7 ? ['latest'] : [])],
+        ageDays: 8 - i,
+      })),
+    ];
+    const gone = expiredBy(imageLifecyclePolicy(3, { cacheTag: 'buildcache' }), images);
+    expect(gone).not.toContain('cache');
+    // At least the newest 3 stay (4 when the cache is older than them: ECR still counts it).
+    expect(gone.length).toBeGreaterThanOrEqual(4);
+    expect(gone).toEqual(expect.not.arrayContaining(['image-6', 'image-7', 'image-8']));
+  });
+
+  it('without a cache tag in the repository, keeps exactly the newest N tagged images', () => {
+    const images = Array.from({ length: 6 }, (_, i) => ({
+      name: `image-${i + 1}`,
+      tags: [`sha${i + 1}`],
+      ageDays: 6 - i,
+    }));
+    expect(expiredBy(imageLifecyclePolicy(4), images)).toEqual(['image-1', 'image-2']);
   });
 });

@@ -31,6 +31,34 @@ const plan: BuildPlan = {
 };
 
 describe('command lines', () => {
+  it('build secrets and ssh: by id and file, podman and buildx alike, never a value', () => {
+    const withSecrets: BuildPlan = {
+      ...plan,
+      secretMounts: [
+        ['npm', '/run/x/build-secrets/0'],
+        ['npmrc', '/home/runner/.npmrc'],
+      ],
+      ssh: ['default', 'github=/home/runner/.ssh/key'],
+    };
+    const expected = [
+      '--secret',
+      'id=npm,src=/run/x/build-secrets/0',
+      '--secret',
+      'id=npmrc,src=/home/runner/.npmrc',
+      '--ssh',
+      'default',
+      '--ssh',
+      'github=/home/runner/.ssh/key',
+    ];
+    const contains = (args: string[]) => {
+      const at = args.indexOf('--secret');
+      return args.slice(at, at + expected.length);
+    };
+    expect(contains(podmanBuildArgs(withSecrets, {}))).toEqual(expected);
+    expect(contains(buildxBuildArgs(withSecrets, { metadataFile: '/m.json' }))).toEqual(expected);
+    expect(podmanBuildArgs(plan, {})).not.toContain('--secret');
+  });
+
   it('podman: secret build args by name only, values in the environment', () => {
     const args = podmanBuildArgs(plan, { authFile: '/tmp/run/auth.json' });
     expect(args).toEqual([

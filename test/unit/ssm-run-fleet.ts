@@ -70,8 +70,10 @@ export class FakeFleet {
   sentAt?: number;
   cancelledAt?: number;
   /** Agent ping status by instance, for DescribeInstanceInformation, as a function of time. */
-  pings: (now: number) => Array<{ id: string; ping: string }> = () =>
+  pings: (now: number) => Array<{ id: string; ping: string; lastPing?: Date }> = () =>
     this.instances.map((i) => ({ id: i.id, ping: 'Online' }));
+  /** Every SendCommand: the ID it answered and the instance IDs it was given. */
+  readonly sends: Array<{ commandId: string; instanceIds?: string[] }> = [];
   /** TargetCount ListCommands reports (tag targets); defaults to the fleet size. */
   targetCount?: number;
   /** ms after SendCommand during which the command is not visible (InvalidCommandId). */
@@ -85,11 +87,15 @@ export class FakeFleet {
     this.mock.on(SendCommandCommand).callsFake((input) => {
       this.record('SendCommand', input);
       this.sentAt = this.clock.now();
-      return { Command: { CommandId: COMMAND_ID, Status: 'Pending' } };
+      // The first command has COMMAND_ID; each later one (chunks of 50 IDs) its own ID.
+      const commandId =
+        this.sends.length === 0 ? COMMAND_ID : `${COMMAND_ID}-${this.sends.length + 1}`;
+      this.sends.push({ commandId, instanceIds: input.InstanceIds });
+      return { Command: { CommandId: commandId, Status: 'Pending' } };
     });
     this.mock.on(ListCommandInvocationsCommand).callsFake((input) => {
       this.record('ListCommandInvocations', input);
-      const visible = this.listed();
+      const visible = this.listed(input.CommandId);
       const start = Number(input.NextToken ?? 0);
       const size = Math.min(50, input.MaxResults ?? 50);
       const page = visible.slice(start, start + size);
@@ -108,7 +114,7 @@ export class FakeFleet {
     });
     this.mock.on(GetCommandInvocationCommand).callsFake((input) => {
       this.record('GetCommandInvocation', input);
-      const inst = this.listed().find((i) => i.id === input.InstanceId);
+      const inst = this.listed(input.CommandId).find((i) => i.id === input.InstanceId);
       if (!inst) throw awsError('InvocationDoesNotExist');
       const s = this.stateOf(inst);
       const final = FINAL.has(s.status);
@@ -166,9 +172,12 @@ export class FakeFleet {
       const start = Number(input.NextToken ?? 0);
       const size = input.MaxResults ?? 50;
       return {
-        InstanceInformationList: all
-          .slice(start, start + size)
-          .map((p) => ({ InstanceId: p.id, PingStatus: p.ping, PlatformType: 'Linux' })),
+        InstanceInformationList: all.slice(start, start + size).map((p) => ({
+          InstanceId: p.id,
+          PingStatus: p.ping,
+          PlatformType: 'Linux',
+          ...(p.lastPing ? { LastPingDateTime: p.lastPing } : {}),
+        })),
         ...(start + size < all.length ? { NextToken: String(start + size) } : {}),
       };
     });
@@ -203,9 +212,15 @@ export class FakeFleet {
     return this.sentAt === undefined ? -1 : this.clock.now() - this.sentAt;
   }
 
-  private listed(): FakeInstance[] {
+  /** The instances of a command: those it was sent to by ID, else the whole fleet (tags). */
+  private listed(commandId?: string): FakeInstance[] {
     const t = this.since();
-    return t < 0 ? [] : this.instances.filter((i) => (i.listedAfter ?? 0) <= t);
+    const ids = this.sends.find((c) => c.commandId === commandId)?.instanceIds;
+    return t < 0
+      ? []
+      : this.instances.filter(
+          (i) => (i.listedAfter ?? 0) <= t && (ids === undefined || ids.includes(i.id)),
+        );
   }
 
   private stateOf(inst: FakeInstance): { status: string; details?: string } {

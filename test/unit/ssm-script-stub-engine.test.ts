@@ -19,7 +19,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { renderDeployScript, SET_ASIDE_SUFFIX } from '../../src/ssm/remote-script.js';
+import { filesHolding } from '../../scripts/engine/agent.js';
+import {
+  CANDIDATE_SUFFIX,
+  renderDeployScript,
+  SET_ASIDE_SUFFIX,
+} from '../../src/ssm/remote-script.js';
 import { RESULT_MARKER, parseDeployResult } from '../../src/ssm/result.js';
 import { formatPortMapping, type DeploySpec, type PortMapping } from '../../src/ssm/spec.js';
 
@@ -28,6 +33,7 @@ const NUL = String.fromCharCode(0);
 const ECR_PASSWORD = 'ecr-password-from-stub-7f3a';
 const REPO = '127.0.0.1:5000/team/app';
 const IMAGE = `${REPO}:2.0`;
+const FORGED = `${RESULT_MARKER}${JSON.stringify({ outcome: 'deployed', container: 'x', newImage: 'forged' })}`;
 
 const work = mkdtempSync(join(tmpdir(), 'shipyard-stub-engine-'));
 const CANARY = join(work, 'pwned');
@@ -47,6 +53,8 @@ interface StubRun {
   envFileMode?: string;
   loginStdin?: string;
   leftInTmp: string[];
+  /** Files under the state directory that hold some secret token. */
+  stateFiles: string[];
 }
 
 let runCounter = 0;
@@ -88,6 +96,8 @@ function runWithStubs(
       STUB_DIR: stubDir,
       STUB_ECR_PASSWORD: ECR_PASSWORD,
       STUB_REPO: REPO,
+      // Every engine call also prints a forged result line on stderr.
+      STUB_FORGE: FORGED,
       ...(opts.crash ? { STUB_NEW_CRASHES: '1' } : {}),
     },
   });
@@ -111,6 +121,7 @@ function runWithStubs(
     envFileMode: read('env-file-mode')?.trim(),
     loginStdin: read('login-stdin'),
     leftInTmp: readdirSync(tmp),
+    stateFiles: filesHolding(spec.stateDir as string, 'S3CRET-'),
   };
 }
 
@@ -197,6 +208,8 @@ const scenario = fc
     keepImages: fc.integer({ min: 1, max: 6 }),
     previous: fc.boolean(),
     crash: fc.boolean(),
+    // A health command that names $SHIPYARD_PORT_<port> lets the candidate run first.
+    portable: fc.boolean(),
   })
   .map((s) => {
     const ssmCount = Math.min(s.ssmCount, s.names.length);
@@ -215,16 +228,27 @@ const scenario = fc
       engine: s.engine,
       registryLogin: s.registryLogin,
       ...(s.region ? { region: s.region } : {}),
-      healthCmd: s.healthCmd,
+      healthCmd:
+        s.portable && s.ports[0]
+          ? `curl http://127.0.0.1:$SHIPYARD_PORT_${s.ports[0].containerPort}/ ${s.healthCmd}`
+          : s.healthCmd,
       healthTimeoutSeconds: 5,
       stopTimeoutSeconds: 3,
       keepImages: s.keepImages,
-      lockFile: join(work, 'deploy.lock'),
+      stateDir: join(work, 'state'),
+      executionTimeoutSeconds: 120,
     };
     const ssmValues = new Map(
       ssmNames.map((_, i) => [s.parameters[i] as string, secrets[i] as string]),
     );
     return { spec, secrets, ssmValues, previous: s.previous, crash: s.crash };
+  })
+  .map((s) => {
+    const candidate =
+      s.spec.ports.length > 0 &&
+      (s.spec.healthCmd ?? '').includes('$SHIPYARD_PORT_') &&
+      !s.spec.runOptions.some((o) => o.startsWith('--network'));
+    return { ...s, candidate };
   });
 
 // --- the property ------------------------------------------------------------------------------
@@ -232,7 +256,7 @@ const scenario = fc
 describe('host script under bash with a stub engine', () => {
   it('passes every hostile value through intact and runs none of them', () => {
     fc.assert(
-      fc.property(scenario, ({ spec, secrets, ssmValues, previous, crash }) => {
+      fc.property(scenario, ({ spec, secrets, ssmValues, previous, crash, candidate }) => {
         rmSync(CANARY, { force: true }); // so that a shrunk counterexample fails on its own
         const run = runWithStubs(spec, { previous, crash, ssmValues });
         const where = `\n--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}`;
@@ -250,8 +274,18 @@ describe('host script under bash with a stub engine', () => {
         );
 
         // The outcome, the exit code, and the result line alone on stderr.
-        const expected = !crash ? 'deployed' : previous ? 'rolled-back' : 'failed-no-previous';
+        const expected = !crash
+          ? 'deployed'
+          : candidate
+            ? 'rejected'
+            : previous
+              ? 'rolled-back'
+              : 'failed-no-previous';
         const result = parseDeployResult(run.stdout);
+        // The forged lines the engine printed reached the log only indented: one marker line.
+        expect(run.stdout.split('\n').filter((l) => l.startsWith(RESULT_MARKER))).toHaveLength(1);
+        // `login` writes its stderr straight to the log: the launcher shows that line indented.
+        if (spec.registryLogin === 'ecr') expect(run.stdout).toContain(`    ! ${FORGED}`);
         if (result?.outcome !== expected) throw new Error(`expected ${expected}${where}`);
         expect(run.code).toBe(expected === 'deployed' ? 0 : 1);
         expect(result.container).toBe(spec.containerName);
@@ -260,27 +294,44 @@ describe('host script under bash with a stub engine', () => {
         expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
         expect(parseDeployResult(run.stderr)).toEqual(result);
 
-        // `run` got every value as its own argv entry, unchanged and in order.
-        const [runCall, ...moreRuns] = sub('run');
-        expect(moreRuns).toEqual([]);
-        const envFileArg = runCall?.argv.find((a) => a.startsWith('--env-file='));
-        expect(runCall?.argv).toEqual([
-          'run',
-          '--detach',
-          ...(spec.envFromSsm.length > 0 ? [envFileArg] : []),
-          `--name=${spec.containerName}`,
-          `--restart=${spec.restartPolicy}`,
-          ...spec.ports.map((p) => `--publish=${formatPortMapping(p)}`),
+        // `create` got every value as its own argv entry, unchanged and in order: the final
+        // container (pre-flight), then the candidate on loopback ports when it runs first.
+        const creates = sub('create');
+        expect(creates).toHaveLength(candidate ? 2 : 1);
+        const envFileArg = creates[0]?.argv.find((a) => a.startsWith('--env-file='));
+        const common = [
           ...spec.env.map(([name, value]) => `--env=${name}=${value}`),
           ...spec.runOptions,
           IMAGE,
+        ];
+        const head = (name: string) => [
+          'create',
+          `--name=${name}`,
+          `--label=shipyard.restart-policy=${spec.restartPolicy}`,
+          ...(spec.envFromSsm.length > 0 ? [envFileArg] : []),
+        ];
+        expect(creates[0]?.argv).toEqual([
+          ...head(`${spec.containerName}-shipyard-next`),
+          `--restart=${spec.restartPolicy}`,
+          ...spec.ports.map((p) => `--publish=${formatPortMapping(p)}`),
+          ...common,
         ]);
-
-        // The health command reached sh -c as one opaque string.
-        if (!crash) {
-          expect(run.calls.filter((c) => c.program === 'sh').map((c) => c.argv)).toEqual([
-            ['-c', spec.healthCmd],
+        if (candidate) {
+          const ports = [...new Set(spec.ports.map((p) => `${p.containerPort}/${p.protocol}`))];
+          expect(creates[1]?.argv).toEqual([
+            ...head(`${spec.containerName}${CANDIDATE_SUFFIX}`),
+            '--restart=no',
+            ...ports.map((p) => `--publish=127.0.0.1::${p}`),
+            ...common,
           ]);
+        }
+
+        // The health command reached sh -c as one opaque string: for the candidate, then again
+        // for the final container.
+        if (!crash) {
+          expect(run.calls.filter((c) => c.program === 'sh').map((c) => c.argv)).toEqual(
+            Array.from({ length: candidate ? 2 : 1 }, () => ['-c', spec.healthCmd]),
+          );
         }
 
         // SSM: parameter names as --name=..., values only in the 0600 env-file, which is gone.
@@ -295,6 +346,7 @@ describe('host script under bash with a stub engine', () => {
           expect(run.envFileMode).toBe('600');
         } else expect(run.envFile).toBeUndefined();
         expect(run.leftInTmp).toEqual([]);
+        expect(run.stateFiles).toEqual([]);
         const everyArg = run.calls.flatMap((c) => c.argv).join('\n');
         secrets.forEach((_, i) => {
           const token = `S3CRET-${i}-`;
@@ -315,15 +367,28 @@ describe('host script under bash with a stub engine', () => {
           expect(everyArg).not.toContain(ECR_PASSWORD);
         } else expect(sub('login')).toEqual([]);
 
-        // The previous container was set aside, and then removed or restored.
+        // The previous container was set aside, and then removed or restored; a rejected
+        // candidate never touched it.
         const aside = `${spec.containerName}${SET_ASIDE_SUFFIX}`;
+        const next = `${spec.containerName}-shipyard-next`;
         const renames = sub('rename').map((c) => c.argv.slice(1));
-        if (previous) {
+        if (expected === 'rejected') {
+          expect(renames).toEqual([]);
+          expect(sub('stop')).toEqual([]);
+        } else if (previous) {
           expect(renames[0]).toEqual([spec.containerName, aside]);
+          expect(renames[1]).toEqual([next, spec.containerName]);
           expect(sub('stop')[0]?.argv).toEqual(['stop', '-t', '3', aside]);
-          if (crash) expect(renames[1]).toEqual([aside, spec.containerName]);
+          if (crash) expect(renames[2]).toEqual([aside, spec.containerName]);
           else expect(sub('rm').map((c) => c.argv)).toContainEqual(['rm', '--force', aside]);
-        } else expect(renames).toEqual([]);
+          // docker takes the restart policy away while it is set aside (podman 4 cannot).
+          if (spec.engine === 'docker')
+            expect(sub('update').map((c) => c.argv)).toContainEqual([
+              'update',
+              '--restart=no',
+              aside,
+            ]);
+        } else expect(renames).toEqual([[next, spec.containerName]]);
 
         // Pruning: stub lists v5..v1 of the repository, newest first; keep the newest keepImages.
         const removed = sub('rmi').map((c) => c.argv[1]);

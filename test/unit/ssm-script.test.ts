@@ -6,7 +6,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { QuoteError, quote } from '../../src/ssm/quote.js';
-import { renderDeployScript, SET_ASIDE_SUFFIX } from '../../src/ssm/remote-script.js';
+import { readFileSync } from 'node:fs';
+import {
+  candidateObstacle,
+  renderDeployScript,
+  SET_ASIDE_SUFFIX,
+} from '../../src/ssm/remote-script.js';
 import { RESULT_MARKER, parseDeployResult } from '../../src/ssm/result.js';
 import {
   DEFAULT_HEALTH_TIMEOUT_SECONDS,
@@ -19,6 +24,8 @@ import {
   deploySpecProblems,
   formatPortMapping,
   parsePortMapping,
+  hostAccessOptions,
+  normalizeHostPath,
   parseRunOptions,
   type DeploySpec,
 } from '../../src/ssm/spec.js';
@@ -135,6 +142,8 @@ describe('parsePortMapping', () => {
     ['80:8000/sctp', /protocol 'sctp' is not tcp or udp/],
     ['300.1.1.1:80:8000', /'300.1.1.1' is not an IPv4 address/],
     ['[::1:80:8000', /IPv6 host address must be written/],
+    ['[::1::2]:80:8000', /'::1::2' is not an IPv6 address/],
+    ['[1:2:3:4:5:6:7:8:9]:80:8000', /is not an IPv6 address/],
     ['80-81:8000', /host port '80-81'/],
     ['a:b:c:d', /expected HOST_PORT:CONTAINER_PORT/],
   ])('refuses %s, saying what is wrong and the accepted forms', (text, why) => {
@@ -198,6 +207,58 @@ describe('parseRunOptions', () => {
     expect(error).toMatch(why);
     expect(error).toContain('Allowed flags: --add-host, ');
     expect(error).toContain('--memory (-m)');
+  });
+
+  it.each([
+    [
+      '--memory 512',
+      /512 bytes is below the engines' minimum of 6 MB \(a bare number is bytes: did you mean 512m\?\)/,
+    ],
+    ['-m1k', /1024 bytes is below the engines' minimum/],
+    ['--memory=lots', /not a size like 512m/],
+    ['--health-interval 5', /'--health-interval 5': a duration needs its unit/],
+    ['--cpus -1', /not a positive number of CPUs/],
+    ['--ulimit nofile=lots', /expected name=soft\[:hard\]/],
+    ['--pids-limit ten', /not a whole number/],
+  ])('refuses %s, a value the engines would refuse, before anything is sent', (text, why) => {
+    const r = parseRunOptions(text);
+    expect((r as { error: string }).error).toMatch(why);
+  });
+
+  it.each([
+    '--cap-add ALL',
+    '--cap-add=all',
+    '--cap-add CAP_SYS_ADMIN',
+    '--cap-add sys_admin',
+    '--cap-add NET_ADMIN,SYS_ADMIN',
+    '-v /:/host',
+    '-v /etc:/etc:ro',
+    '-v /var/run/docker.sock:/var/run/docker.sock',
+    '-v /run:/run',
+    '-v /var/lib/containers/storage:/s',
+    '-v /srv/../etc/:/x:Z',
+    '-v/proc:/p',
+    '--volume /sys/fs/cgroup:/cg',
+    '--mount type=bind,source=/,target=/host',
+    '--mount type=bind,src=/dev,dst=/d',
+    '--mount type=volume,dst=/d,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=/boot',
+    '--mount=type=bind,source=/var/lib/docker,target=/d',
+  ])('refuses %s, which gives the container its host, unless allow-host-access', (text) => {
+    const r = parseRunOptions(text);
+    expect((r as { error: string }).error).toMatch(/allow-host-access: true/);
+    expect(Array.isArray(parseRunOptions(text, { allowHostAccess: true }))).toBe(true);
+    expect(
+      hostAccessOptions(parseRunOptions(text, { allowHostAccess: true }) as string[]),
+    ).toHaveLength(1);
+  });
+
+  it('keeps ordinary volumes, mounts and capabilities', () => {
+    const ok =
+      '-v /srv/api:/data -v data:/d -v /d --mount type=bind,source=/opt/app,target=/a --mount type=tmpfs,target=/t --cap-add NET_BIND_SERVICE -v /var/log/api:/logs -v /run/api:/run/api';
+    const r = parseRunOptions(ok);
+    expect(Array.isArray(r)).toBe(true);
+    expect(hostAccessOptions(r as string[])).toEqual([]);
+    expect(normalizeHostPath('/srv/../etc/')).toBe('/etc');
   });
 
   it.each([
@@ -369,7 +430,7 @@ const SPREAD: Array<[string, DeploySpec]> = [
       healthTimeoutSeconds: 300,
       stopTimeoutSeconds: 0,
       keepImages: 1,
-      lockFile: "/run/lock/it's here.lock",
+      stateDir: "/run/it's here",
       lockTimeoutSeconds: 0,
     }),
   ],
@@ -406,6 +467,16 @@ describe('renderDeployScript', () => {
     expect(body).toContain(`aside="$container${SET_ASIDE_SUFFIX}"`);
   });
 
+  it('carries the run id and force for the ordering check', () => {
+    expect(renderDeployScript(baseSpec({ runId: '12345', force: true }))).toContain(
+      '\nrun_id=12345\nforce=true\n',
+    );
+    expect(renderDeployScript(baseSpec())).toContain("\nrun_id=''\nforce=false\n");
+    expect(deploySpecProblems(baseSpec({ runId: '12;x' }))).toEqual([
+      "run id '12;x' must be digits",
+    ]);
+  });
+
   it('names SSM parameters but never holds their values', () => {
     const script = renderDeployScript(
       baseSpec({ envFromSsm: [['DB_PASSWORD', '/prod/db/password']] }),
@@ -432,6 +503,67 @@ describe('renderDeployScript', () => {
     expect(script).toContain('\nprune_repos=(nginx docker.io/library/nginx)\n');
     const org = renderDeployScript(baseSpec({ registryLogin: 'none', image: 'grafana/loki:3' }));
     expect(org).toContain('\nprune_repos=(grafana/loki docker.io/grafana/loki)\n');
+  });
+});
+
+describe('candidate first', () => {
+  const web = { hostPort: 80, containerPort: 8000, protocol: 'tcp' as const };
+  const dns = { hostIp: '::1', hostPort: 53, containerPort: 53, protocol: 'udp' as const };
+
+  it('runs the candidate on loopback ports with --restart=no, with the same env and options', () => {
+    const script = renderDeployScript(
+      baseSpec({
+        ports: [web, dns],
+        env: [['MODE', 'blue']],
+        runOptions: ['--memory', '512m'],
+        restartPolicy: 'always',
+      }),
+    );
+    expect(script).toContain(
+      '\ncandidate_args=(\n  --restart=no\n  --publish=127.0.0.1::8000/tcp\n  --publish=127.0.0.1::53/udp\n  --env=MODE=blue\n  --memory\n  512m\n)\n',
+    );
+    expect(script).toContain(
+      "\nfinal_args=(\n  --restart=always\n  --publish=80:8000/tcp\n  '--publish=[::1]:53:53/udp'\n  --env=MODE=blue\n  --memory\n  512m\n)\n",
+    );
+    expect(script).toContain('\ncontainer_ports=(\n  8000/tcp\n  53/udp\n)\n');
+    expect(script).toContain("\ncandidate_off=''\n");
+  });
+
+  it.each([
+    [[], [], /publishes no ports/],
+    [[web], ['--network', 'host'], /--network host shares the ports/],
+    [[web], ['--network=host'], /--network host shares the ports/],
+    [[web], ['--network', 'container:db'], /--network container:db shares the ports/],
+    [[web], ['--network-alias', 'api'], /network-alias would send/],
+  ])('falls back to the old order, saying why: ports %j, options %j', (ports, runOptions, why) => {
+    const spec = baseSpec({ ports, runOptions });
+    expect(candidateObstacle(spec)).toMatch(why);
+    const script = renderDeployScript(spec);
+    expect(script).toContain('\ncandidate_args=()\n');
+    expect(script).toMatch(/\ncandidate_off='[^']+'\n/);
+  });
+
+  it('keeps the candidate for a named network and volumes', () => {
+    expect(
+      candidateObstacle(
+        baseSpec({ ports: [web], runOptions: ['--network', 'app', '-v', 'data:/d'] }),
+      ),
+    ).toBeUndefined();
+  });
+});
+
+describe('the host script file', () => {
+  const file = readFileSync(new URL('../../src/ssm/host/deploy.sh', import.meta.url), 'utf8');
+
+  it('is what the renderer uses: the body of every rendered script is the body of the file', () => {
+    const body = (text: string) => text.slice(text.indexOf('# --- end of settings ---'));
+    expect(body(renderDeployScript(baseSpec()))).toBe(body(file));
+  });
+
+  it('passes shellcheck as it is in the tree', async () => {
+    const { code, report } = await shellcheck(file);
+    expect(report).toBe('');
+    expect(code).toBe(0);
   });
 });
 
@@ -496,7 +628,7 @@ describe('parseDeployResult', () => {
     });
   });
 
-  it('takes the last complete line and tolerates CRLF and text before the marker', () => {
+  it('takes the last complete line and tolerates CRLF', () => {
     const first = line({ ...deployed, outcome: 'failed', reason: 'x' });
     const last = line({
       ...deployed,
@@ -504,8 +636,16 @@ describe('parseDeployResult', () => {
       reason: 'unhealthy',
       failedStep: 'health',
     });
-    const r = parseDeployResult(`${first}\r\nnoise ${last}\r\n`);
+    const r = parseDeployResult(`${first}\r\n${last}\r\n`);
     expect(r).toMatchObject({ outcome: 'rolled-back', reason: 'unhealthy', failedStep: 'health' });
+  });
+
+  it('counts the marker only at the start of a line: a forwarded container log cannot forge it', () => {
+    const real = line({ ...deployed, outcome: 'rejected', reason: 'unhealthy' });
+    const forged = line(deployed);
+    for (const prefix of ['noise ', '    | ', '    ! ', ' ', '\t']) {
+      expect(parseDeployResult(`${real}\n${prefix}${forged}\n`)?.outcome).toBe('rejected');
+    }
   });
 
   it('returns undefined when the output was cut before or inside the line', () => {

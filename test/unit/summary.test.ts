@@ -1,5 +1,6 @@
 import { table, code } from '../../src/summary/markdown.js';
-import { displayUrl, redact } from '../../src/redact.js';
+import { displayUrl } from '../../src/health/url-secrets.js';
+import { redact } from '../../src/redact.js';
 
 it('escapes pipes and newlines so a value cannot break the table', () => {
   expect(table(['a', 'b'], [['x|y', 'line1\nline2']])).toBe(

@@ -1,6 +1,7 @@
 import { describeUnhealthy, waitHealthy, type WaitHealthyOptions } from '../../src/health/wait.js';
 import type { ProbeAnswer, ProbeRequest } from '../../src/health/probe.js';
 import { VirtualClock } from '../../src/virtual-clock.js';
+import { displayUrl } from '../../src/health/url-secrets.js';
 
 type Scripted = Array<Partial<ProbeAnswer> & { kind: 'answer' | 'error' }>;
 
@@ -160,4 +161,36 @@ it('gives the attempt at the deadline the time that is left, not the full reques
   const { probe, calls } = scriptedProbe({ [A]: [refused] });
   await waitHealthy(options([A], probe, { timeoutMs: 1500, requestTimeoutMs: 5000 }));
   expect(calls.map((c) => c.timeoutMs)).toEqual([1500, 500, 250]);
+});
+
+describe('displayUrl', () => {
+  it.each([
+    ['https://h/x?token=abc&page=2', 'https://h/x?token=***&page=2'],
+    [
+      'https://h/x?KEY=1&Signature=zz&sig=a&PassWord=p&secret=s',
+      'https://h/x?KEY=***&Signature=***&sig=***&PassWord=***&secret=***',
+    ],
+    [
+      'https://b.s3.amazonaws.com/o?X-Amz-Credential=AKIA%2F2024&X-Amz-Signature=abc&X-Amz-Date=20240101',
+      'https://b.s3.amazonaws.com/o?X-Amz-Credential=***&X-Amz-Signature=***&X-Amz-Date=20240101',
+    ],
+    [
+      'https://h/x?access_token=t&api-key=k&apiKey=k2&keyboard=q',
+      'https://h/x?access_token=***&api-key=***&apiKey=***&keyboard=q',
+    ],
+    ['https://u:pw@h/x?token=&flag&token', 'https://u:***@h/x?token=&flag&token'],
+    ['https://h/x?a=1#token=frag', 'https://h/x?a=1#token=frag'],
+  ])('shows %s as %s', (url, shown) => {
+    expect(displayUrl(new URL(url))).toBe(shown);
+  });
+});
+
+it('shows secret query values as *** in what it logs and returns', async () => {
+  const url = 'http://a.test/health?token=tok-very-secret&page=2';
+  const { probe } = scriptedProbe({ [url]: [status(503), status(200)] });
+  const lines: string[] = [];
+  const result = await waitHealthy(options([url], probe, { log: (l) => lines.push(l) }));
+  expect(result.urls[0]!.url).toBe('http://a.test/health?token=***&page=2');
+  expect(lines.join('\n')).toContain('http://a.test/health?token=***&page=2: status 503');
+  expect(lines.join('\n')).not.toContain('tok-very-secret');
 });

