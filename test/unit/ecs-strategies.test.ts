@@ -14,6 +14,7 @@ import {
   deploymentStopped,
   deploymentSucceeds,
   hookFails,
+  replacedBy,
   rollbackEnds,
   SimulatedEcs,
   stage,
@@ -158,6 +159,18 @@ describe('blue/green', () => {
     expect(updates(sim)).toHaveLength(1);
   });
 
+  it('reads at most 20 service deployments per call, and every service in each poll', async () => {
+    const names = Array.from({ length: 25 }, (_, i) => `svc${i}`);
+    const { sim, deploy } = setup(names.map((n) => blueGreen(n, successAfterBake, 1)));
+    const result = await deploy();
+    expect(result.services.map((s) => s.status)).toEqual(names.map(() => 'completed'));
+    const sizes = (
+      sim.callsOf('DescribeServiceDeployments') as Array<{ serviceDeploymentArns: string[] }>
+    ).map((d) => d.serviceDeploymentArns.length);
+    expect(Math.max(...sizes)).toBe(20);
+    expect(sizes).toContain(5);
+  });
+
   it('says plainly when the service deployment is stopped', async () => {
     const { sim, deploy } = setup([blueGreen('api', [at(13_000, deploymentStopped)])]);
     const result = await deploy();
@@ -299,4 +312,26 @@ it('a rolling service rolled back by an alarm quotes the alarm from its service 
   const result = await deploy();
   expect(result.services[0]?.status).toBe('rolled-back');
   expect(result.services[0]?.headline).toContain('alarm api-latency in ALARM');
+});
+
+describe('a rolling deployment replaced by someone else', () => {
+  const replaced = () => ({
+    name: 'api',
+    taskDefinition: 'api:7',
+    desiredCount: 2,
+    timelines: [[at(5000, replacedBy('api:9'))]],
+  });
+
+  it('is reported at the first read when its service deployment confirms it was stopped', async () => {
+    const { deploy } = setup([replaced()]);
+    const result = await deploy();
+    expect(result.services[0]).toMatchObject({ status: 'failed', elapsedMs: 6000 });
+    expect(result.services[0]?.headline).toMatch(/was replaced by deployment .* \(api:9\)/);
+  });
+
+  it('needs a second read without the service-deployment API', async () => {
+    const { deploy } = setup([replaced()], { serviceDeploymentsApi: 'denied' });
+    const result = await deploy();
+    expect(result.services[0]).toMatchObject({ status: 'failed', elapsedMs: 8000 });
+  });
 });
