@@ -103,6 +103,10 @@ describe('blue/green', () => {
     );
     expect(updates(sim)).toHaveLength(1);
     expect(deploySummary(result)).toContain('POST_TEST_TRAFFIC_SHIFT');
+    // The heartbeat during the bake says how much of it is left.
+    expect(lines.find((l) => l.includes('still waiting') && l.includes('BAKE_TIME'))).toMatch(
+      /stage BAKE_TIME, 2\/2 new tasks running, bake 9m\d\ds left, status IN_PROGRESS/,
+    );
   });
 
   it('fails when a lifecycle hook fails, quoting the hook and its stage, and leaves the rollback to ECS', async () => {
