@@ -30,7 +30,7 @@ import {
   tempEngine,
   type Registry,
 } from '../scripts/engine/engine.js';
-import { runAction } from '../test/integration/run-action.js';
+import { runAction } from '../stand-ins/runner.js';
 import { parseDuration } from '../src/duration.js';
 import { measureStartup, median, printTable, ms, startupRows } from './lib.mjs';
 

@@ -10,7 +10,7 @@ import { statSync } from 'node:fs';
 import { runCommand } from '../src/ssm/run-command.js';
 import type { RolloutTargets } from '../src/ssm/targets.js';
 import { VirtualClock } from '../src/virtual-clock.js';
-import { FakeFleet, succeedsAt } from '../test/unit/ssm-run-fleet.js';
+import { FakeFleet, succeedsAt } from '../stand-ins/ssm-fleet.js';
 import { measureStartup, printTable, startupRows } from './lib.mjs';
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 15;

@@ -161,7 +161,7 @@ try {
   const bin = join(work, 'bin');
   mkdirSync(bin);
   symlinkSync(
-    fileURLToPath(new URL('../test/fixtures/host/stub-bin/aws', import.meta.url)),
+    fileURLToPath(new URL('../stand-ins/host/stub-bin/aws', import.meta.url)),
     join(bin, 'aws'),
   );
   const SECRET = `bench-secret-${randomBytes(6).toString('hex')}`;

@@ -12,12 +12,7 @@
  */
 import * as ecsCommands from '@aws-sdk/client-ecs';
 import { systemClock, type Clock } from '../src/poll.js';
-import {
-  startAwsStub,
-  type AwsCall,
-  type AwsReply,
-  type AwsStub,
-} from '../test/aws-stub/server.js';
+import { startAwsStub, type AwsCall, type AwsReply, type AwsStub } from '../stand-ins/aws-json.js';
 import {
   at,
   complete,
@@ -29,7 +24,7 @@ import {
   tasks,
   type SimServiceSpec,
 } from '../test/fixtures/ecs/simulated-ecs.js';
-import { runAction, type ActionRun } from '../test/integration/run-action.js';
+import { runAction, type ActionRun } from '../stand-ins/runner.js';
 
 const BUNDLE = 'actions/deploy-ecs/dist/index.js';
 const HOOK = 'arn:aws:lambda:us-east-1:123456789012:function:checkout-smoke-test';

@@ -26,11 +26,11 @@ import {
   tempEngine,
   type Registry,
 } from './engine/engine.js';
-import { startEcrStandIn } from './stand-ins/ecr.js';
+import { startEcrStandIn } from '../stand-ins/ecr.js';
 import { prepareDeployCommand } from '../src/ssm/deploy.js';
 import { parseDeployResult, type DeployResult } from '../src/ssm/result.js';
 import type { DeploySpec } from '../src/ssm/spec.js';
-import { parseCommandFile } from '../test/integration/run-action.js';
+import { parseCommandFile } from '../stand-ins/runner.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const keep = process.env.SHIPYARD_REHEARSAL_KEEP === '1';

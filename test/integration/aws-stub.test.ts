@@ -2,7 +2,7 @@
 import { ECSClient, DescribeServicesCommand } from '@aws-sdk/client-ecs';
 import { SSMClient, paginateListCommandInvocations } from '@aws-sdk/client-ssm';
 import { awsClientConfig, isThrottling } from '../../src/aws.js';
-import { awsStubClientConfig, startAwsStub } from '../aws-stub/server.js';
+import { awsStubClientConfig, startAwsStub } from '../../stand-ins/aws-json.js';
 
 it('the SDK retries throttling errors by itself in adaptive mode', async () => {
   const stub = await startAwsStub((call) =>

@@ -24,9 +24,9 @@ import {
   startRegistry,
   tempDockerConfig,
 } from '../../scripts/engine/engine.js';
-import type { AwsStub } from '../aws-stub/server.js';
-import { registryRequest, startEcrStandIn } from '../../scripts/stand-ins/ecr.js';
-import { runAction, type ActionRun } from './run-action.js';
+import type { AwsStub } from '../../stand-ins/aws-json.js';
+import { registryRequest, startEcrStandIn } from '../../stand-ins/ecr.js';
+import { runAction, type ActionRun } from '../../stand-ins/runner.js';
 
 const BUNDLE = 'actions/build-push/dist/index.js';
 const POST = 'actions/build-push/dist/post/index.js';

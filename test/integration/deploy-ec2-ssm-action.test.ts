@@ -2,8 +2,8 @@
  * The committed deploy-ec2-ssm bundles, run as the runner runs them, against a scripted SSM
  * endpoint on loopback: the real SDK signs, retries and parses every call.
  */
-import { startAwsStub, type AwsCall, type AwsStub } from '../aws-stub/server.js';
-import { runAction } from './run-action.js';
+import { startAwsStub, type AwsCall, type AwsStub } from '../../stand-ins/aws-json.js';
+import { runAction } from '../../stand-ins/runner.js';
 import { poll } from '../../src/poll.js';
 
 const MAIN = 'actions/deploy-ec2-ssm/dist/index.js';

@@ -3,8 +3,8 @@
  * SDK (signing, retries, JSON protocol, dates as epoch seconds) and the real 2 s poll.
  */
 import { readFileSync } from 'node:fs';
-import { startAwsStub, type AwsCall, type AwsStub } from '../aws-stub/server.js';
-import { runAction } from './run-action.js';
+import { startAwsStub, type AwsCall, type AwsStub } from '../../stand-ins/aws-json.js';
+import { runAction } from '../../stand-ins/runner.js';
 
 const BUNDLE = 'actions/deploy-ecs/dist/index.js';
 const TD = 'arn:aws:ecs:us-east-1:123456789012:task-definition';

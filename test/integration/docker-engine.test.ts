@@ -15,7 +15,7 @@ import {
   startRegistry,
   tempDockerConfig,
 } from '../../scripts/engine/engine.js';
-import { registryRequest } from '../../scripts/stand-ins/ecr.js';
+import { registryRequest } from '../../stand-ins/ecr.js';
 
 const describeDocker = dockerAvailable() ? describe : describe.skip;
 

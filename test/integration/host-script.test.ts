@@ -3,7 +3,7 @@
  * deploying the example app (FROM scratch). Every deploy runs as SSM runs it: the `commands`
  * text (wrapper + script) started with `sh` in a process group of its own (scripts/engine/agent.ts);
  * a cancel is a SIGKILL to that group. The registry login goes through the script's real ECR
- * path: a stand-in `aws` (test/fixtures/host/stub-bin/aws) prints the registry password, and the
+ * path: a stand-in `aws` (stand-ins/host/stub-bin/aws) prints the registry password, and the
  * engine logs in with --password-stdin. The images are removed from the store after the push, so
  * every deploy really pulls.
  */
@@ -89,7 +89,7 @@ function readIfThere(path: string): string {
 
 /** Containers the suite creates; removed before and after it, since a Docker daemon is shared. */
 const NAMES = ['web', 'envtest', 'ssmtest', 'firstfail', 'repair'];
-const STUB_AWS = fileURLToPath(new URL('../fixtures/host/stub-bin/aws', import.meta.url));
+const STUB_AWS = fileURLToPath(new URL('../../stand-ins/host/stub-bin/aws', import.meta.url));
 const NUL = String.fromCharCode(0);
 
 interface Deploy {

@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { runAction } from './run-action.js';
+import { runAction } from '../../stand-ins/runner.js';
 import { reply, startServer } from './servers.js';
 
 const names = readdirSync('actions').filter((n) => existsSync(`actions/${n}/action.yml`));

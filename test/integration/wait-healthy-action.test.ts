@@ -1,6 +1,6 @@
 /** The committed wait-healthy bundle, run as the runner runs it, against real servers. */
 import { closedPort, reply, serveForEachTest } from './servers.js';
-import { runAction } from './run-action.js';
+import { runAction } from '../../stand-ins/runner.js';
 
 const BUNDLE = 'actions/wait-healthy/dist/index.js';
 const serve = serveForEachTest();

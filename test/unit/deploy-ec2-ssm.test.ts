@@ -15,7 +15,7 @@ import {
 import { RESULT_MARKER, type DeployResult } from '../../src/ssm/result.js';
 import type { DeploySpec } from '../../src/ssm/spec.js';
 import { VirtualClock } from '../../src/virtual-clock.js';
-import { COMMAND_ID, FakeFleet, succeedsAt, type FakeInstance } from './ssm-run-fleet.js';
+import { COMMAND_ID, FakeFleet, succeedsAt, type FakeInstance } from '../../stand-ins/ssm-fleet.js';
 
 const IMAGE = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:1.5.0';
 const OLD = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:1.4.2';

@@ -1,7 +1,7 @@
 /** Waiting for the SSM agents of the targets to be Online before sending anything. */
 import { waitForAgents, type WaitForAgentsOptions } from '../../src/ssm/agents.js';
 import { VirtualClock } from '../../src/virtual-clock.js';
-import { FakeFleet } from './ssm-run-fleet.js';
+import { FakeFleet } from '../../stand-ins/ssm-fleet.js';
 
 let fleet: FakeFleet;
 let clock: VirtualClock;

@@ -1,7 +1,7 @@
 /** Following a Run Command to the end: statuses, pagination, throttling, deadlines, truncated output. */
 import { runCommand, type RunCommandOptions } from '../../src/ssm/run-command.js';
 import { VirtualClock } from '../../src/virtual-clock.js';
-import { COMMAND_ID, FakeFleet, succeedsAt, type FakeInstance } from './ssm-run-fleet.js';
+import { COMMAND_ID, FakeFleet, succeedsAt, type FakeInstance } from '../../stand-ins/ssm-fleet.js';
 
 let fleet: FakeFleet;
 let clock: VirtualClock;

@@ -1,6 +1,6 @@
 /**
  * The generated host script, run for real under bash against stand-ins for the engine, the AWS CLI
- * and sh (test/fixtures/host/stub-bin) that record their argv byte for byte. fast-check generates
+ * and sh (stand-ins/host/stub-bin) that record their argv byte for byte. fast-check generates
  * hostile values for every part of the spec; each must reach the program it is meant for intact,
  * and nothing in them may ever run (a canary file that `$(touch ...)` would create stays absent).
  */
@@ -28,7 +28,7 @@ import {
 import { RESULT_MARKER, parseDeployResult } from '../../src/ssm/result.js';
 import { formatPortMapping, type DeploySpec, type PortMapping } from '../../src/ssm/spec.js';
 
-const STUBS = fileURLToPath(new URL('../fixtures/host/stub-bin', import.meta.url));
+const STUBS = fileURLToPath(new URL('../../stand-ins/host/stub-bin', import.meta.url));
 const NUL = String.fromCharCode(0);
 const ECR_PASSWORD = 'ecr-password-from-stub-7f3a';
 const REPO = '127.0.0.1:5000/team/app';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 export interface ActionRun {
   code: number | null;
@@ -39,14 +39,11 @@ export function parseCommandFile(text: string): Record<string, string> {
 }
 
 const createdDirs = new Set<string>();
-// Remove the runs' command files when the test file is done (jest's afterAll exists only there;
-// scripts that import parseCommandFile have none).
-if (typeof afterAll === 'function') {
-  afterAll(() => {
-    for (const d of createdDirs) rmSync(d, { recursive: true, force: true });
-    createdDirs.clear();
-  });
-}
+// The runs' command files outlive each run (a post step reads its main step's state): they go
+// when the process ends, in a test worker, a bench or the rehearsal alike.
+process.once('exit', () => {
+  for (const d of createdDirs) rmSync(d, { recursive: true, force: true });
+});
 
 /** The saved state of a main step, as the environment the runner gives its post step. */
 export function stateEnv(state: Record<string, string>): Record<string, string> {

@@ -4,8 +4,8 @@
  * GetAuthorizationToken hands out the registry's password, DescribeImages reports the digest and
  * size the registry really holds.
  */
-import { startAwsStub, type AwsStub } from '../../test/aws-stub/server.js';
-import type { Registry } from '../engine/engine.js';
+import { startAwsStub, type AwsStub } from './aws-json.js';
+import type { Registry } from '../scripts/engine/engine.js';
 
 const MANIFEST_TYPES = [
   'application/vnd.oci.image.manifest.v1+json',

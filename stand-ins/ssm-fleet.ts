@@ -14,7 +14,7 @@ import {
   SendCommandCommand,
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import type { Clock } from '../../src/poll.js';
+import type { Clock } from '../src/poll.js';
 
 export interface Step {
   /** ms after SendCommand. */
