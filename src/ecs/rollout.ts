@@ -29,7 +29,17 @@ import {
   withImages,
   type ImageChanges,
 } from './task-definition.js';
-import { watchDeployment, type EcsApi, type WatchResult } from './watch.js';
+import { watchDeployment, type EcsApi, type StageChange, type WatchResult } from './watch.js';
+import { followServiceDeployment } from './follow.js';
+import {
+  bakeTime,
+  findServiceDeployment,
+  probeServiceDeployments,
+  ServiceDeploymentReader,
+  strategyName,
+  strategyOf,
+  type Strategy,
+} from './service-deployment.js';
 
 export interface DeployEcsOptions extends ImageChanges {
   cluster: string;
@@ -43,6 +53,8 @@ export interface DeployEcsOptions extends ImageChanges {
   timeoutMs: number;
   maxTaskFailures: number;
   rollbackOnFailure: boolean;
+  /** When ECS rolls a service deployment back: wait for its rollback to finish (default: no). */
+  waitForRollback?: boolean;
   ecs: EcsApi;
   log?: (line: string) => void;
   clock?: Clock;
@@ -67,7 +79,10 @@ export type ServiceStatus =
   | 'error';
 
 export interface RollbackReport {
-  by: 'ecs-circuit-breaker' | 'rollback-on-failure';
+  /** `ecs`: ECS's own rollback of a service deployment (alarm, lifecycle hook, circuit breaker). */
+  by: 'ecs-circuit-breaker' | 'ecs' | 'rollback-on-failure';
+  /** For ECS's rollback of a service deployment: the service revision it returns to. */
+  serviceRevisionArn?: string;
   taskDefinition?: string;
   deploymentId?: string;
   /** `completed` when the rollback rolled out; `in-progress` for ECS's own, which is not watched. */
@@ -99,6 +114,10 @@ export interface ServiceReport {
   /** The last progress line of the new deployment. */
   progress: string;
   rollback?: RollbackReport;
+  strategy?: Strategy;
+  /** Lifecycle stages of the service deployment, oldest first (BLUE_GREEN, LINEAR, CANARY). */
+  stages?: StageChange[];
+  serviceDeploymentArn?: string;
 }
 
 export interface DeployEcsResult {
@@ -124,6 +143,9 @@ interface PlannedService {
   previousTaskDefinition: string;
   /** Key into the registrations; undefined: keep the current task definition. */
   registration?: string;
+  strategy: Strategy;
+  /** Whether service deployments can be read (the API exists and IAM allows it). */
+  serviceDeployments: boolean;
 }
 
 interface Registration {
@@ -132,6 +154,12 @@ interface Registration {
   /** Where it came from, for messages: `task definition 'api:12'`, `file 'td.json'`. */
   source: string;
 }
+
+/**
+ * The runner's clock and ECS's may differ: ListServiceDeployments is asked for deployments created
+ * after this much before UpdateService; the revision number picks ours among them.
+ */
+const CLOCK_SKEW_MS = 60_000;
 
 /** Something found before any change was made; the message names the input or resource. */
 export class RolloutPlanError extends Error {
@@ -155,7 +183,7 @@ export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult
     log(line);
   };
 
-  const { planned, registrations } = await plan(opts);
+  const { planned, registrations } = await plan(opts, say);
 
   // Register every new revision before touching any service: a rejected task definition then
   // leaves all services as they were.
@@ -179,6 +207,7 @@ export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult
   }
 
   const progress = new Map<string, string>();
+  const reader = new ServiceDeploymentReader(opts.ecs, clock);
   const heartbeat = () => {
     if (clock.now() - lastLogAt < HEARTBEAT_MS || progress.size === 0) return;
     say(
@@ -198,6 +227,7 @@ export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult
         say,
         progress,
         heartbeat,
+        reader,
       }).catch((error: unknown): ServiceReport => ({
         service: p.name,
         status: 'error',
@@ -225,10 +255,12 @@ interface Shared {
   /** Latest progress of every service still being watched, for the heartbeat. */
   progress: Map<string, string>;
   heartbeat: () => void;
+  /** Service deployments of every service, read together. */
+  reader: ServiceDeploymentReader;
 }
 
 /** Describe the services and the task definitions; every problem is found before any change. */
-async function plan(opts: DeployEcsOptions) {
+async function plan(opts: DeployEcsOptions, say: (line: string) => void) {
   const problems: string[] = [];
   const found = new Map<string, Service>();
   for (let i = 0; i < opts.services.length; i += DESCRIBE_BATCH) {
@@ -273,7 +305,33 @@ async function plan(opts: DeployEcsOptions) {
       label: service.serviceName ?? name,
       service,
       previousTaskDefinition: service.taskDefinition ?? '',
+      strategy: strategyOf(service),
+      serviceDeployments: true,
     });
+  }
+  if (problems.length > 0) throw new RolloutPlanError(problems);
+
+  // Service deployments are the truth for every strategy; check they can be read before any change.
+  for (const p of planned) {
+    let missing: string | undefined;
+    try {
+      missing = await probeServiceDeployments(opts.ecs, opts.cluster, p.name);
+    } catch (error) {
+      throw new Error(
+        `ListServiceDeployments failed for service '${p.name}': ${awsErrorName(error)}: ${messageOf(error)}`,
+      );
+    }
+    if (missing === undefined) continue;
+    p.serviceDeployments = false;
+    if (p.strategy === 'ROLLING') {
+      say(
+        `${p.label}: ${missing}; following the rolling deployment through DescribeServices only (allow ecs:ListServiceDeployments and ecs:DescribeServiceDeployments for alarm and rollback reasons)`,
+      );
+    } else {
+      problems.push(
+        `service '${p.name}' uses the ${p.strategy} strategy, which deploy-ecs follows through service deployments, but ${missing}: allow ecs:ListServiceDeployments and ecs:DescribeServiceDeployments`,
+      );
+    }
   }
   if (problems.length > 0) throw new RolloutPlanError(problems);
 
@@ -340,6 +398,7 @@ async function rollOutService(
     events: [],
     stoppedTasks: [],
     progress: '',
+    strategy: p.strategy,
   };
   const seenEventIds = eventIds(p.service.events);
 
@@ -373,6 +432,8 @@ async function rollOutService(
     stoppedTasks: watch.stoppedTasks,
     progress: watch.progress,
     elapsedMs: clock.now() - started,
+    ...(watch.stages ? { stages: watch.stages } : {}),
+    ...(watch.serviceDeploymentArn ? { serviceDeploymentArn: watch.serviceDeploymentArn } : {}),
   });
   switch (watch.outcome) {
     case 'completed':
@@ -382,22 +443,31 @@ async function rollOutService(
       say(`${p.label}: ${watch.headline}`);
       return report;
     case 'superseded':
-      // Someone else deployed: rolling back would undo their deployment.
+    case 'stopped':
+      // Someone else deployed or stopped it: rolling back would undo what they did.
       report.status = 'failed';
       say(`${p.label}: ${watch.headline}`);
       return report;
+    case 'ecs-rollback-failed':
     case 'rolled-back-by-ecs':
-      report.status = 'rolled-back';
+      // ECS rolls back itself: an UpdateService now would fight its rollback.
+      report.status = watch.outcome === 'rolled-back-by-ecs' ? 'rolled-back' : 'rollback-failed';
       report.rollback = {
-        by: 'ecs-circuit-breaker',
+        by: watch.ecsRollback?.by ?? 'ecs-circuit-breaker',
+        ...(watch.ecsRollback?.serviceRevisionArn
+          ? { serviceRevisionArn: watch.ecsRollback.serviceRevisionArn }
+          : {}),
         ...(watch.ecsRollback?.taskDefinition
           ? { taskDefinition: watch.ecsRollback.taskDefinition }
           : {}),
         ...(watch.ecsRollback?.deploymentId
           ? { deploymentId: watch.ecsRollback.deploymentId }
           : {}),
-        outcome: 'in-progress',
-        headline: `ECS is rolling back to ${shortTaskDefinition(watch.ecsRollback?.taskDefinition ?? p.previousTaskDefinition)}`,
+        outcome: watch.ecsRollback?.outcome ?? 'in-progress',
+        headline: ecsRollbackHeadline(
+          watch.ecsRollback?.outcome,
+          watch.ecsRollback?.taskDefinition ?? p.previousTaskDefinition,
+        ),
         elapsedMs: 0,
         events: [],
         stoppedTasks: [],
@@ -419,8 +489,9 @@ async function startDeployment(
   p: PlannedService,
   knownIds: Set<string>,
   change: { taskDefinition?: string; desiredCount?: number },
-): Promise<{ deploymentId: string; isNew: boolean; knownIds: Set<string> } | { error: string }> {
+): Promise<Update | { error: string }> {
   let service: Service | undefined;
+  const startedAfter = new Date((opts.clock ?? systemClock).now() - CLOCK_SKEW_MS);
   try {
     const out = await opts.ecs.send(
       new UpdateServiceCommand({
@@ -439,17 +510,85 @@ async function startDeployment(
   const fresh = deploymentStartedBy(knownIds, deployments);
   const tracked = fresh ?? primaryDeployment(deployments);
   if (!tracked?.id) return { error: 'UpdateService answered without any deployment' };
-  return { deploymentId: tracked.id, isNew: fresh !== undefined, knownIds };
+  return { deploymentId: tracked.id, isNew: fresh !== undefined, knownIds, startedAfter };
+}
+
+interface Update {
+  deploymentId: string;
+  isNew: boolean;
+  knownIds: Set<string>;
+  /** Just before UpdateService, less the allowance for clock skew. */
+  startedAfter: Date;
+}
+
+function ecsRollbackHeadline(
+  outcome: 'in-progress' | 'completed' | 'failed' | undefined,
+  taskDefinition: string,
+): string {
+  const to = shortTaskDefinition(taskDefinition);
+  switch (outcome) {
+    case undefined:
+    case 'in-progress':
+      return `ECS is rolling back to ${to}`;
+    case 'completed':
+      return `ECS rolled back to ${to}`;
+    case 'failed':
+      return `ECS's rollback to ${to} FAILED`;
+  }
 }
 
 function watchService(
   opts: DeployEcsOptions,
   p: PlannedService,
-  update: { deploymentId: string; isNew: boolean; knownIds: Set<string> },
+  update: Update,
   seenEventIds: Set<string>,
   shared: Shared,
   label = p.label,
 ): Promise<WatchResult> {
+  const onAttempt = (text: string) => {
+    shared.progress.set(label, text);
+    shared.heartbeat();
+  };
+  if (p.strategy !== 'ROLLING' && update.isNew) {
+    const config = p.service.deploymentConfiguration;
+    const bake = bakeTime(p.strategy, config);
+    if (bake.ms > 0) {
+      shared.say(
+        `${label}: waiting up to ${formatDuration(opts.timeoutMs + bake.ms)}: timeout ${formatDuration(opts.timeoutMs)} + ${bake.text} (${strategyName(p.strategy)})`,
+      );
+    }
+    return followServiceDeployment({
+      ecs: opts.ecs,
+      reader: shared.reader,
+      cluster: opts.cluster,
+      service: p.name,
+      label,
+      strategy: p.strategy,
+      config,
+      deploymentId: update.deploymentId,
+      startedAfter: update.startedAfter,
+      seenEventIds,
+      previousTaskDefinition: p.previousTaskDefinition,
+      timeoutMs: opts.timeoutMs + bake.ms,
+      waitForRollback: opts.waitForRollback ?? false,
+      clock: shared.clock,
+      random: opts.random,
+      signal: opts.signal,
+      log: shared.say,
+      onAttempt,
+    }).finally(() => shared.progress.delete(label));
+  }
+  let serviceDeploymentArn: string | undefined;
+  const serviceDeployment = async () => {
+    serviceDeploymentArn ??= await findServiceDeployment(
+      opts.ecs,
+      opts.cluster,
+      p.name,
+      update.startedAfter,
+      update.deploymentId,
+    );
+    return serviceDeploymentArn ? shared.reader.read(serviceDeploymentArn) : undefined;
+  };
   return watchDeployment({
     ecs: opts.ecs,
     cluster: opts.cluster,
@@ -466,11 +605,12 @@ function watchService(
     random: opts.random,
     signal: opts.signal,
     log: shared.say,
-    onAttempt: (text) => {
-      shared.progress.set(label, text);
-      shared.heartbeat();
-    },
-  }).finally(() => shared.progress.delete(label));
+    onAttempt,
+    ...(p.serviceDeployments && update.isNew ? { serviceDeployment } : {}),
+  }).finally(() => {
+    shared.progress.delete(label);
+    if (serviceDeploymentArn) shared.reader.unfollow(serviceDeploymentArn);
+  });
 }
 
 /** rollback-on-failure: update the service back to what it ran before, and wait for that too. */
@@ -528,7 +668,10 @@ async function rollBack(
     report.status = 'rolled-back';
   } else {
     rollback.outcome =
-      watch.outcome === 'rolled-back-by-ecs' || watch.outcome === 'superseded'
+      watch.outcome === 'rolled-back-by-ecs' ||
+      watch.outcome === 'superseded' ||
+      watch.outcome === 'ecs-rollback-failed' ||
+      watch.outcome === 'stopped'
         ? 'failed'
         : watch.outcome;
     rollback.headline = `rollback to ${shortTaskDefinition(previous)} did not complete: ${watch.headline}`;

@@ -4,6 +4,7 @@ import { code, heading, table } from '../summary/markdown.js';
 import { stoppedTaskReasons, type SeenEvent } from './deployment.js';
 import type { DeployEcsResult, ServiceReport } from './rollout.js';
 import { shortTaskDefinition } from './task-definition.js';
+import { strategyName } from './service-deployment.js';
 
 /** Events shown per service in the summary (the newest). */
 const EVENTS_IN_SUMMARY = 50;
@@ -55,9 +56,20 @@ function serviceDetails(s: ServiceReport): string {
     md += `Stopped tasks of the new deployment (${s.stoppedTasks.length}):\n\n`;
     md += reasons.map((r) => `- ${code(r)}`).join('\n') + '\n\n';
   }
+  if (s.stages && s.stages.length > 0) {
+    md += `Lifecycle stages of the ${strategyName(s.strategy ?? 'ROLLING')} deployment:\n\n`;
+    md += table(
+      ['after', 'stage', 'traffic'],
+      s.stages.map((st) => [formatDuration(st.atMs), st.stage, st.traffic ?? '']),
+    );
+    md += '\n';
+  }
   if (s.rollback) {
-    const by =
-      s.rollback.by === 'ecs-circuit-breaker' ? 'ECS circuit breaker' : 'rollback-on-failure';
+    const by = {
+      'ecs-circuit-breaker': 'ECS circuit breaker',
+      ecs: 'ECS',
+      'rollback-on-failure': 'rollback-on-failure',
+    }[s.rollback.by];
     md += `Rollback (${by}): ${s.rollback.headline}`;
     if (s.rollback.deploymentId) md += ` (deployment ${code(s.rollback.deploymentId)})`;
     md += '.\n\n';

@@ -11,6 +11,7 @@ import {
   type Deployment,
   type ECSClient,
   type Service,
+  type ServiceDeployment,
 } from '@aws-sdk/client-ecs';
 import { poll, type Clock, type Step } from '../poll.js';
 import { awsErrorName, isThrottling } from '../aws.js';
@@ -30,6 +31,7 @@ import {
   type SeenEvent,
   type StoppedTask,
 } from './deployment.js';
+import { failureReason, stateOf } from './service-deployment.js';
 
 /** The part of the ECS client the library uses; an ECSClient or a mock of one. */
 export type EcsApi = Pick<ECSClient, 'send'>;
@@ -68,10 +70,10 @@ export interface WatchOptions {
   signal?: AbortSignal;
   log: (line: string) => void;
   /**
-   * True when another source (the service deployment) already confirms that ours was replaced,
-   * so one read showing it is enough.
+   * The service deployment of ours, when it can be read: it confirms at once that ours was
+   * replaced (no second read needed), and quotes why a failed rollout failed (alarms, rollback).
    */
-  confirmSuperseded?: () => boolean;
+  serviceDeployment?: () => Promise<ServiceDeployment | undefined>;
   /** After every attempt, with the latest progress line (the caller's heartbeat uses it). */
   onAttempt?: (progress: string) => void;
 }
@@ -84,7 +86,18 @@ export type WatchOutcome =
   | 'superseded'
   | 'timed-out'
   | 'cancelled'
-  | 'error';
+  | 'error'
+  /** ECS rolled the deployment back, and its rollback failed (service deployments only). */
+  | 'ecs-rollback-failed'
+  /** The service deployment was stopped before it finished (service deployments only). */
+  | 'stopped';
+
+/** A lifecycle stage reached (or a traffic shift within one), ms after the update. */
+export interface StageChange {
+  stage: string;
+  atMs: number;
+  traffic?: string;
+}
 
 export interface WatchResult {
   outcome: WatchOutcome;
@@ -97,8 +110,19 @@ export interface WatchResult {
   stoppedTasks: StoppedTask[];
   /** The last progress line (`2/4 new tasks running, rollout IN_PROGRESS`). */
   progress: string;
-  /** When the circuit breaker rolled back: the deployment it started and what it runs. */
-  ecsRollback?: { deploymentId?: string; taskDefinition?: string };
+  /** When ECS rolled back: the deployment it started and what it runs. */
+  ecsRollback?: {
+    deploymentId?: string;
+    taskDefinition?: string;
+    serviceRevisionArn?: string;
+    /** Who in ECS: the circuit breaker seen in DescribeServices, or a service deployment. */
+    by?: 'ecs-circuit-breaker' | 'ecs';
+    /** Whether ECS's rollback had finished when the watch ended; unknown for the circuit breaker. */
+    outcome?: 'in-progress' | 'completed' | 'failed';
+  };
+  /** Lifecycle stages seen, oldest first (service deployments only). */
+  stages?: StageChange[];
+  serviceDeploymentArn?: string;
 }
 
 export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> {
@@ -116,6 +140,10 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
   let listByService = false;
   // Consecutive reads that showed our deployment replaced or missing.
   let replacedReads = 0;
+  // Whether our service deployment says it ended without success (confirms a replacement).
+  let confirmed = false;
+  // Why our service deployment failed, when it says more than the deployments array.
+  let serviceDeploymentReason = '';
   let verdict: Pick<WatchResult, 'outcome' | 'headline' | 'ecsRollback'> | undefined;
 
   const logState = (text: string) => {
@@ -169,6 +197,27 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
     }
   }
 
+  /** The service deployment, at the moments it decides something; failures to read it are ignored. */
+  async function readServiceDeployment(): Promise<void> {
+    let sd: ServiceDeployment | undefined;
+    try {
+      sd = await opts.serviceDeployment?.();
+    } catch {
+      return;
+    }
+    if (!sd) return;
+    const state = stateOf(sd).kind;
+    confirmed = state !== 'in-progress' && state !== 'successful';
+    if (confirmed) serviceDeploymentReason = failureReason(sd);
+  }
+  /** The headline, with what the service deployment adds to it (alarms, circuit breaker count). */
+  const withReason = (headline: string) => {
+    const more = serviceDeploymentReason
+      .split('; ')
+      .filter((part) => part !== '' && !headline.includes(part));
+    return more.length > 0 ? `${headline} (service deployment: ${more.join('; ')})` : headline;
+  };
+
   function judge(service: Service, mine: Deployment | undefined): Step<void> | undefined {
     const deployments = service.deployments ?? [];
     const primary = primaryDeployment(deployments);
@@ -187,8 +236,11 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
     if (rolledBackByEcs) {
       return finish({
         outcome: 'rolled-back-by-ecs',
-        headline: `rolled back by the ECS circuit breaker: ${mine?.rolloutStateReason ?? replacement?.rolloutStateReason ?? 'rollout FAILED'}`,
+        headline: withReason(
+          `rolled back by the ECS circuit breaker: ${mine?.rolloutStateReason ?? replacement?.rolloutStateReason ?? 'rollout FAILED'}`,
+        ),
         ecsRollback: {
+          by: 'ecs-circuit-breaker',
           ...(replacement?.id ? { deploymentId: replacement.id } : {}),
           taskDefinition: replacement?.taskDefinition ?? opts.previousTaskDefinition,
         },
@@ -197,12 +249,11 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
     if (mine?.rolloutState === 'FAILED') {
       return finish({
         outcome: 'failed',
-        headline: `rollout FAILED: ${mine.rolloutStateReason ?? 'ECS gave no reason'}`,
+        headline: withReason(`rollout FAILED: ${mine.rolloutStateReason ?? 'ECS gave no reason'}`),
       });
     }
     if (!mine || replacement) {
       replacedReads++;
-      const confirmed = opts.confirmSuperseded?.() === true;
       if (replacedReads < SUPERSEDED_READS && !confirmed) return { kind: 'wait', reason: progress };
       return finish({
         outcome: 'superseded',
@@ -265,6 +316,11 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
       checkedAfterFailure ||= failedNow;
     }
 
+    const suspicious =
+      !mine ||
+      mine.rolloutState === 'FAILED' ||
+      (primaryDeployment(service.deployments ?? [])?.id ?? deploymentId) !== deploymentId;
+    if (suspicious && opts.serviceDeployment) await readServiceDeployment();
     return judge(service, mine) ?? { kind: 'wait', reason: progress };
   }
 

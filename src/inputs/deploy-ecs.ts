@@ -95,6 +95,7 @@ export function readInputs(get: InputGetter): DeployEcsInputs {
   const timeoutMs = r.duration('timeout', '15m');
   const maxTaskFailures = r.integer('max-task-failures', 3, { min: 1, max: 100 });
   const rollbackOnFailure = r.boolean('rollback-on-failure', false);
+  const waitForRollback = r.boolean('wait-for-rollback', false);
   if (rollbackOnFailure && !wait) {
     r.problem('rollback-on-failure', "needs 'wait: true': a failure is only known by waiting");
   }
@@ -130,6 +131,7 @@ export function readInputs(get: InputGetter): DeployEcsInputs {
     timeoutMs,
     maxTaskFailures,
     rollbackOnFailure,
+    waitForRollback,
     region,
   };
 }

@@ -31,6 +31,8 @@ interface Scenario {
   /** The new deployment as the Nth DescribeServices after the update sees it (the last repeats). */
   afterUpdate: Array<Record<string, unknown>>;
   stoppedTasks?: Array<Record<string, unknown>>;
+  /** `denied`: the credentials may not list service deployments. */
+  serviceDeployments?: 'denied';
 }
 
 /** A service `api` on task definition worker:7 whose rollout goes as the scenario says. */
@@ -126,6 +128,17 @@ function ecsFor(scenario: Scenario) {
             ),
           },
         };
+      case 'ListServiceDeployments':
+        if (scenario.serviceDeployments === 'denied') {
+          return {
+            error: {
+              type: 'AccessDeniedException',
+              message: 'User is not authorized to perform: ecs:ListServiceDeployments',
+            },
+          };
+        }
+        // Not listed yet: the rolling watch only asks at decisive moments.
+        return { body: { serviceDeployments: [] } };
       case 'ListTasks':
         return { body: { taskArns: (scenario.stoppedTasks ?? []).map((t) => t.taskArn) } };
       case 'DescribeTasks':
@@ -224,6 +237,19 @@ it('registers the new image, rolls the service out and reports it', async () => 
   );
   // The second look, 2 s after the first, saw it complete.
   expect(stub!.callsOf('DescribeServices')).toHaveLength(3);
+});
+
+it('follows a rolling service without the service-deployment permissions, saying so once', async () => {
+  const r = await run(
+    { afterUpdate: [{ runningCount: 1, rolloutState: 'COMPLETED' }], serviceDeployments: 'denied' },
+    { cluster: 'prod', services: 'api' },
+  );
+  expect(r.code).toBe(0);
+  expect(r.outputs.status).toBe(JSON.stringify({ api: 'completed' }));
+  const notices = r.stdout.split('\n').filter((l) => l.includes('ecs:ListServiceDeployments'));
+  expect(notices).toEqual([
+    'api: ecs:ListServiceDeployments is not available (AccessDeniedException); following the rolling deployment through DescribeServices only (allow ecs:ListServiceDeployments and ecs:DescribeServiceDeployments for alarm and rollback reasons)',
+  ]);
 });
 
 it('fails with the stopped reason when tasks of the new deployment cannot pull the image', async () => {

@@ -18,8 +18,16 @@ it('defaults to a forced new deployment, waited for up to 15 minutes', () => {
     timeoutMs: 15 * 60_000,
     maxTaskFailures: 3,
     rollbackOnFailure: false,
+    waitForRollback: false,
     region: '',
   });
+});
+
+it('reads wait-for-rollback', () => {
+  expect(read({ ...base, 'wait-for-rollback': 'true' }).waitForRollback).toBe(true);
+  expect(problemsOf({ ...base, 'wait-for-rollback': 'maybe' })).toEqual([
+    expect.stringMatching(/^input 'wait-for-rollback' /),
+  ]);
 });
 
 it('reads several services, images per container and a desired count', () => {

@@ -422,7 +422,7 @@ describe('rollback', () => {
     expect(report).toMatchObject({
       status: 'rolled-back',
       headline:
-        'rolled back by the ECS circuit breaker: ECS deployment circuit breaker: tasks failed to start.',
+        'rolled back by the ECS circuit breaker: ECS deployment circuit breaker: tasks failed to start. (service deployment: circuit breaker triggered: 3 of 3 tasks failed)',
       rollback: {
         by: 'ecs-circuit-breaker',
         taskDefinition: `${TD}/web:42`,
