@@ -26,7 +26,7 @@ import {
   tasks,
   type SimServiceSpec,
   type TimelineStep,
-} from '../test/fixtures/ecs/simulated-ecs.js';
+} from '../stand-ins/ecs.js';
 
 import { median, quantile, printTable, measureStartup, startupRows } from './lib.mjs';
 

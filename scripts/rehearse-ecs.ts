@@ -23,7 +23,7 @@ import {
   stage,
   tasks,
   type SimServiceSpec,
-} from '../test/fixtures/ecs/simulated-ecs.js';
+} from '../stand-ins/ecs.js';
 import { runAction, type ActionRun } from '../stand-ins/runner.js';
 
 const BUNDLE = 'actions/deploy-ecs/dist/index.js';

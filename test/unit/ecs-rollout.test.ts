@@ -28,7 +28,7 @@ import {
   type Action,
   type SimOptions,
   type SimServiceSpec,
-} from '../fixtures/ecs/simulated-ecs.js';
+} from '../../stand-ins/ecs.js';
 
 const TD = 'arn:aws:ecs:us-east-1:123456789012:task-definition';
 const MINUTE = 60_000;

@@ -22,7 +22,7 @@ import {
   type SimOptions,
   type SimServiceSpec,
   type TimelineStep,
-} from '../fixtures/ecs/simulated-ecs.js';
+} from '../../stand-ins/ecs.js';
 
 const MINUTE = 60_000;
 const HOOK = 'arn:aws:lambda:us-east-1:123456789012:function:smoke-test';
