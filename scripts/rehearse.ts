@@ -31,6 +31,7 @@ import { prepareDeployCommand } from '../src/ssm/deploy.js';
 import { parseDeployResult, type DeployResult } from '../src/ssm/result.js';
 import type { DeploySpec } from '../src/ssm/spec.js';
 import { parseCommandFile } from '../stand-ins/runner.js';
+import { errorMessage } from '../src/errors.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const keep = process.env.SHIPYARD_REHEARSAL_KEEP === '1';
@@ -382,7 +383,7 @@ async function main(): Promise<number> {
 try {
   process.exitCode = await main();
 } catch (error) {
-  console.error(`\nrehearsal failed: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(`\nrehearsal failed: ${errorMessage(error)}`);
   process.exitCode = 1;
 } finally {
   await cleanup();

@@ -5,6 +5,8 @@
  * Region and credentials come from the standard SDK chain (env, OIDC web identity, profile),
  * and endpoints from AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE>, which the SDK reads itself.
  */
+import { errorMessage } from './errors.js';
+
 export interface AwsClientOptions {
   /** Empty: the SDK's chain (AWS_REGION, profile). */
   region?: string;
@@ -25,6 +27,11 @@ export function awsClientConfig(opts: AwsClientOptions = {}) {
 /** The error name the SDK gives a service exception (`ThrottlingException`, `InvalidInstanceId`, ...). */
 export function awsErrorName(error: unknown): string {
   return error instanceof Error ? error.name : '';
+}
+
+/** `ThrottlingException: Rate exceeded`: an AWS error as its name and message. */
+export function awsErrorText(error: unknown): string {
+  return `${awsErrorName(error) || 'Error'}: ${errorMessage(error)}`;
 }
 
 const THROTTLING = new Set([

@@ -10,6 +10,7 @@ import { BuildError } from '../../src/image/build.js';
 import { processRunner } from '../../src/image/engine.js';
 import { failureMarkdown, summaryMarkdown } from '../../src/image/report.js';
 import { awsClientConfig } from '../../src/aws.js';
+import { errorMessage } from '../../src/errors.js';
 import { cancelOnSignals } from '../../src/signals.js';
 import { failWith, writeSummary } from '../shared/io.js';
 import { STATE } from './state.js';
@@ -63,7 +64,7 @@ export async function run(): Promise<void> {
         title: `build failed${error.step ? ` at ${error.step}` : ''}`.slice(0, 200),
       });
     }
-    await writeSummary(failureMarkdown(error instanceof Error ? error.message : String(error)));
+    await writeSummary(failureMarkdown(errorMessage(error)));
     failWith(error);
   } finally {
     if (workDir) rmSync(workDir, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { processRunner } from '../../src/image/engine.js';
 import { describeLeftover, parseLeftovers, removeLeftovers } from '../../src/image/leftovers.js';
 import { STATE } from './state.js';
+import { errorMessage } from '../../src/errors.js';
 
 export async function post(): Promise<void> {
   try {
@@ -28,6 +29,6 @@ export async function post(): Promise<void> {
     }
   } catch (error) {
     // A failed cleanup is worth a warning, not a failed job.
-    core.warning(`cleanup failed: ${error instanceof Error ? error.message : String(error)}`);
+    core.warning(`cleanup failed: ${errorMessage(error)}`);
   }
 }

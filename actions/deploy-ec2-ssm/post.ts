@@ -9,6 +9,7 @@
 import * as core from '@actions/core';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { awsClientConfig } from '../../src/aws.js';
+import { errorMessage } from '../../src/errors.js';
 import { describeInstanceFailure, readCancelledHosts } from '../../src/ssm/deploy.js';
 import { cancelCommand } from '../../src/ssm/run-command.js';
 import { logUntrusted } from '../shared/io.js';
@@ -46,8 +47,6 @@ async function cancelAndReport(ssm: SSMClient, commandId: string, image: string)
         `${h.instanceId}: ${h.succeeded ? `deployed ${h.newImage ?? ''}` : describeInstanceFailure(h)}`,
       );
   } catch (e) {
-    core.warning(
-      `could not read where each host was: ${e instanceof Error ? e.message : String(e)}`,
-    );
+    core.warning(`could not read where each host was: ${errorMessage(e)}`);
   }
 }

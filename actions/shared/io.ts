@@ -1,21 +1,20 @@
 /** Adapter helpers shared by every action's main.ts (the only layer that talks to @actions/core). */
 import { randomBytes } from 'node:crypto';
 import * as core from '@actions/core';
+import { errorMessage } from '../../src/errors.js';
 
 /** The job summary is a report, not the job: failing to write it warns instead of failing the step. */
 export async function writeSummary(markdown: string): Promise<void> {
   try {
     await core.summary.addRaw(markdown).write();
   } catch (error) {
-    core.warning(
-      `could not write the job summary: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    core.warning(`could not write the job summary: ${errorMessage(error)}`);
   }
 }
 
 /** Every action ends through here: the message of whatever went wrong becomes the step's failure. */
 export function failWith(error: unknown): void {
-  core.setFailed(error instanceof Error ? error.message : String(error));
+  core.setFailed(errorMessage(error));
 }
 
 /**

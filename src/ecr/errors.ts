@@ -1,5 +1,6 @@
 /** AWS errors from ECR calls, turned into a sentence that says what to fix. */
 import { awsErrorName } from '../aws.js';
+import { errorMessage } from '../errors.js';
 
 const BAD_CREDENTIALS = new Set([
   'ExpiredTokenException',
@@ -14,7 +15,7 @@ const BAD_CREDENTIALS = new Set([
 /** `doing` says what was attempted, e.g. "get an ECR login token". */
 export function explainAwsError(error: unknown, doing: string): Error {
   const name = awsErrorName(error);
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   if (BAD_CREDENTIALS.has(name)) return new Error(`AWS credentials expired or invalid: ${message}`);
   if (name === 'CredentialsProviderError') {
     return new Error(

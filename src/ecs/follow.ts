@@ -10,7 +10,7 @@ import {
   type ServiceDeployment,
 } from '@aws-sdk/client-ecs';
 import { poll, type Clock, type Step } from '../poll.js';
-import { awsErrorName, isThrottling } from '../aws.js';
+import { awsErrorName, awsErrorText, isThrottling } from '../aws.js';
 import { formatDuration } from '../duration.js';
 import { newEvents, type SeenEvent } from './deployment.js';
 import {
@@ -91,7 +91,7 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
         outcome: 'error',
         headline: missing
           ? `${missing}: deploy-ecs follows ${kind} deployments through service deployments; allow ${LIST_PERMISSION} and ${DESCRIBE_PERMISSION}`
-          : `${operation} failed: ${awsErrorName(error) || 'Error'}: ${error instanceof Error ? error.message : String(error)}`,
+          : `${operation} failed: ${awsErrorText(error)}`,
       },
     };
   };

@@ -13,7 +13,8 @@ import {
   type Service,
 } from '@aws-sdk/client-ecs';
 import { systemClock, type Clock } from '../poll.js';
-import { awsErrorName } from '../aws.js';
+import { awsErrorName, awsErrorText } from '../aws.js';
+import { errorMessage } from '../errors.js';
 import { formatDuration } from '../duration.js';
 import {
   deploymentStartedBy,
@@ -194,9 +195,7 @@ export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult
       const out = await opts.ecs.send(new RegisterTaskDefinitionCommand(reg.request));
       arn = out.taskDefinition?.taskDefinitionArn;
     } catch (error) {
-      throw new Error(
-        `RegisterTaskDefinition failed for ${reg.source}: ${awsErrorName(error)}: ${messageOf(error)}`,
-      );
+      throw new Error(`RegisterTaskDefinition failed for ${reg.source}: ${awsErrorText(error)}`);
     }
     if (!arn) throw new Error(`RegisterTaskDefinition returned no ARN for ${reg.source}`);
     registeredArn.set(key, arn);
@@ -231,7 +230,7 @@ export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult
       }).catch((error: unknown): ServiceReport => ({
         service: p.name,
         status: 'error',
-        headline: `unexpected error: ${messageOf(error)}`,
+        headline: `unexpected error: ${errorMessage(error)}`,
         previousTaskDefinition: p.previousTaskDefinition,
         taskDefinition: newTaskDefinition ?? p.previousTaskDefinition,
         images,
@@ -274,7 +273,7 @@ async function plan(opts: DeployEcsOptions, say: (line: string) => void) {
       if (awsErrorName(error) === 'ClusterNotFoundException') {
         throw new RolloutPlanError([`input 'cluster': cluster '${opts.cluster}' not found`]);
       }
-      throw new Error(`DescribeServices failed: ${awsErrorName(error)}: ${messageOf(error)}`);
+      throw new Error(`DescribeServices failed: ${awsErrorText(error)}`);
     }
     for (const name of batch) {
       const service = (out.services ?? []).find((s) => matchesService(name, s));
@@ -318,7 +317,7 @@ async function plan(opts: DeployEcsOptions, say: (line: string) => void) {
       missing = await probeServiceDeployments(opts.ecs, opts.cluster, p.name);
     } catch (error) {
       throw new Error(
-        `ListServiceDeployments failed for service '${p.name}': ${awsErrorName(error)}: ${messageOf(error)}`,
+        `ListServiceDeployments failed for service '${p.name}': ${awsErrorText(error)}`,
       );
     }
     if (missing === undefined) continue;
@@ -360,7 +359,7 @@ async function plan(opts: DeployEcsOptions, say: (line: string) => void) {
         );
       } catch (error) {
         throw new Error(
-          `DescribeTaskDefinition failed for '${shortTaskDefinition(current)}' (service '${p.name}'): ${awsErrorName(error)}: ${messageOf(error)}`,
+          `DescribeTaskDefinition failed for '${shortTaskDefinition(current)}' (service '${p.name}'): ${awsErrorText(error)}`,
         );
       }
       const source = `task definition '${shortTaskDefinition(current)}'`;
@@ -504,7 +503,7 @@ async function startDeployment(
     );
     service = out.service;
   } catch (error) {
-    return { error: `UpdateService failed: ${awsErrorName(error)}: ${messageOf(error)}` };
+    return { error: `UpdateService failed: ${awsErrorText(error)}` };
   }
   const deployments = service?.deployments ?? [];
   const fresh = deploymentStartedBy(knownIds, deployments);
@@ -683,10 +682,6 @@ async function rollBack(
 /** A name matches the service by name or ARN (`arn:aws:ecs:...:service/cluster/name`). */
 function matchesService(given: string, s: Service): boolean {
   return given === s.serviceName || given === s.serviceArn;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** The step's failure message: one block per service that did not roll out. */

@@ -14,7 +14,7 @@ import {
   type ServiceDeployment,
 } from '@aws-sdk/client-ecs';
 import { poll, type Clock, type Step } from '../poll.js';
-import { awsErrorName, isThrottling } from '../aws.js';
+import { awsErrorName, awsErrorText, isThrottling } from '../aws.js';
 import { formatDuration } from '../duration.js';
 import {
   circuitBreakerOf,
@@ -162,7 +162,7 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
   const apiError = (operation: string, error: unknown): Step<void> =>
     finish({
       outcome: 'error',
-      headline: `${operation} failed: ${awsErrorName(error) || 'Error'}: ${error instanceof Error ? error.message : String(error)}`,
+      headline: `${operation} failed: ${awsErrorText(error)}`,
     });
 
   async function stoppedTaskArns(serviceName: string): Promise<string[]> {

@@ -46,6 +46,7 @@ import {
   type RepositoryInfo,
   type TagMutability,
 } from '../ecr/repository.js';
+import { errorMessage } from '../errors.js';
 
 export type RegistryTarget =
   /** ECR; `host` when given as an input (another account or region), else from the token. */
@@ -525,7 +526,7 @@ async function readBack(
     }
   } catch (error) {
     deps.warn(
-      `could not read ${name}:${ctx.shaTag} back from the registry: ${error instanceof Error ? error.message : String(error)}`,
+      `could not read ${name}:${ctx.shaTag} back from the registry: ${errorMessage(error)}`,
     );
   }
   if (view && ctx.engineDigest && view.digest !== ctx.engineDigest) {

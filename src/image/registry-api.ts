@@ -5,6 +5,7 @@
  * Bearer token dance (GHCR, Docker Hub, Harbor: 401 → token endpoint → retry).
  */
 import { createHash } from 'node:crypto';
+import { errorMessage } from '../errors.js';
 
 export interface RegistryCredentials {
   username: string;
@@ -81,9 +82,7 @@ export async function readManifest(opts: ReadManifestOptions): Promise<ManifestI
     }
   }
   const cause = lastError instanceof Error ? (lastError.cause ?? lastError) : lastError;
-  throw new Error(
-    `could not reach ${opts.host}: ${cause instanceof Error ? cause.message : String(cause)}`,
-  );
+  throw new Error(`could not reach ${opts.host}: ${errorMessage(cause)}`);
 }
 
 async function readFrom(

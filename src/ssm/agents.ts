@@ -4,7 +4,7 @@
  * same filters SSM uses (keys ANDed, values ORed), over every page.
  */
 import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { awsErrorName, isThrottling } from '../aws.js';
+import { awsErrorText, isThrottling } from '../aws.js';
 import { formatDuration } from '../duration.js';
 import { poll, systemClock, type Clock } from '../poll.js';
 import { progressLog } from './progress.js';
@@ -84,7 +84,7 @@ export async function waitForAgents(opts: WaitForAgentsOptions): Promise<AgentsR
           return { kind: 'wait', reason: 'SSM is throttling; backing off', backoff: true };
         return {
           kind: 'fail',
-          reason: `could not list SSM agents (ssm:DescribeInstanceInformation): ${awsErrorName(error)}: ${(error as Error).message}`,
+          reason: `could not list SSM agents (ssm:DescribeInstanceInformation): ${awsErrorText(error)}`,
         };
       }
       const expected =

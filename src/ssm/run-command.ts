@@ -18,7 +18,8 @@ import {
   SendCommandCommand,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
-import { awsErrorName, isThrottling } from '../aws.js';
+import { awsErrorName, awsErrorText, isThrottling } from '../aws.js';
+import { errorMessage } from '../errors.js';
 import { formatDuration } from '../duration.js';
 import { poll, systemClock, type Clock } from '../poll.js';
 import { progressLog } from './progress.js';
@@ -161,7 +162,7 @@ export async function sendCommand(opts: RunCommandOptions): Promise<string> {
     );
   } catch (error) {
     throw new Error(
-      `SSM refused the command (SendCommand ${awsErrorName(error)}): ${(error as Error).message}`,
+      `SSM refused the command (SendCommand ${awsErrorName(error)}): ${errorMessage(error)}`,
     );
   }
   const commandId = sent.Command?.CommandId;
@@ -224,7 +225,7 @@ export async function trackCommand(
         }
         return {
           kind: 'fail',
-          reason: `could not follow command ${commandId} (${awsErrorName(error)}: ${(error as Error).message}); it goes on running: ${url}`,
+          reason: `could not follow command ${commandId} (${awsErrorText(error)}); it goes on running: ${url}`,
         };
       }
       const { line, progressed } = state.countLine();
@@ -384,7 +385,7 @@ export async function cancelCommand(
     await ssm.send(new CancelCommandCommand({ CommandId: commandId }));
     return {};
   } catch (error) {
-    return { error: `${awsErrorName(error)}: ${(error as Error).message}` };
+    return { error: `${awsErrorText(error)}` };
   }
 }
 
@@ -417,7 +418,7 @@ export async function snapshotInvocations(
           r.stdout = out.StandardOutputContent ?? '';
           r.stderr = out.StandardErrorContent ?? '';
         } catch (error) {
-          r.readError = `${awsErrorName(error)}: ${(error as Error).message}`;
+          r.readError = `${awsErrorText(error)}`;
         }
       }),
   );
@@ -477,7 +478,7 @@ async function readOutputs(
         // Not visible yet, or throttled: try again at the next poll.
         if (isThrottling(error)) throttled = true;
         if (isThrottling(error) || isNotVisibleYet(error)) continue;
-        report.readError = `${awsErrorName(error)}: ${(error as Error).message}`;
+        report.readError = `${awsErrorText(error)}`;
       }
       unread.delete(id);
       opts.onInstanceDone?.(report);
