@@ -29,6 +29,23 @@ export function registryRequest(
 }
 
 /** The registry must have been started with user `AWS`, as ECR's tokens are. */
+/** The tags a repository has in the registry ([] when it does not exist). */
+export async function registryTags(registry: Registry, name: string): Promise<string[]> {
+  const res = await registryRequest(registry, `/v2/${name}/tags/list`);
+  if (res.status === 404) return [];
+  return ((await res.json()) as { tags: string[] | null }).tags ?? [];
+}
+
+/** The digest the registry holds for a tag (or `status <code>` when it has none). */
+export async function registryDigest(
+  registry: Registry,
+  name: string,
+  tag: string,
+): Promise<string> {
+  const res = await registryRequest(registry, `/v2/${name}/manifests/${tag}`, 'HEAD');
+  return res.headers.get('docker-content-digest') ?? `status ${res.status}`;
+}
+
 export function startEcrStandIn(registry: Registry): Promise<AwsStub> {
   const repositories = new Map<string, string>(); // name -> tag mutability
   return startAwsStub(async (call) => {

@@ -114,3 +114,23 @@ export function runAction(
     });
   });
 }
+
+/** `::error title=<t>::<message>` with the workflow-command escapes undone. */
+export function parseAnnotation(line: string): { title: string; message: string } | undefined {
+  const m = /^::error title=(.*?)::(.*)$/.exec(line);
+  const unescape = (t: string) =>
+    t
+      .replace(/%0A/g, '\n')
+      .replace(/%0D/g, '\r')
+      .replace(/%3A/g, ':')
+      .replace(/%2C/g, ',')
+      .replace(/%25/g, '%');
+  return m ? { title: unescape(m[1] as string), message: unescape(m[2] as string) } : undefined;
+}
+
+/** The log as a reader sees it: the runner swallows ::add-mask:: commands. */
+export const visibleLog = (run: ActionRun) =>
+  `${run.stdout}\n${run.stderr}`
+    .split('\n')
+    .filter((l) => !l.startsWith('::add-mask::'))
+    .join('\n');

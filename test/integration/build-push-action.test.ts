@@ -32,8 +32,14 @@ import {
   tempEngine,
 } from '../../scripts/engine/engine.js';
 import type { AwsStub } from '../../stand-ins/aws-json.js';
-import { registryRequest, startEcrStandIn } from '../../stand-ins/ecr.js';
-import { runAction, stateEnv, type ActionRun } from '../../stand-ins/runner.js';
+import { registryDigest, registryTags, startEcrStandIn } from '../../stand-ins/ecr.js';
+import {
+  runAction,
+  stateEnv,
+  type ActionRun,
+  parseAnnotation,
+  visibleLog,
+} from '../../stand-ins/runner.js';
 
 const BUNDLE = 'actions/build-push/dist/index.js';
 const POST = 'actions/build-push/dist/post/index.js';
@@ -102,36 +108,6 @@ async function watchProcessList<T>(
     clearInterval(timer);
   }
 }
-
-async function registryTags(registry: Registry, name: string): Promise<string[]> {
-  const res = await registryRequest(registry, `/v2/${name}/tags/list`);
-  if (res.status === 404) return [];
-  return ((await res.json()) as { tags: string[] | null }).tags ?? [];
-}
-async function registryDigest(registry: Registry, name: string, tag: string): Promise<string> {
-  const res = await registryRequest(registry, `/v2/${name}/manifests/${tag}`, 'HEAD');
-  return res.headers.get('docker-content-digest') ?? `status ${res.status}`;
-}
-
-/** `::error title=<t>::<message>` with the workflow-command escapes undone. */
-function parseAnnotation(line: string): { title: string; message: string } | undefined {
-  const m = /^::error title=(.*?)::(.*)$/.exec(line);
-  const unescape = (s: string) =>
-    s
-      .replace(/%0A/g, '\n')
-      .replace(/%0D/g, '\r')
-      .replace(/%3A/g, ':')
-      .replace(/%2C/g, ',')
-      .replace(/%25/g, '%');
-  return m ? { title: unescape(m[1] as string), message: unescape(m[2] as string) } : undefined;
-}
-
-/** The log as a reader sees it: the runner swallows ::add-mask:: commands. */
-const visibleLog = (run: ActionRun) =>
-  `${run.stdout}\n${run.stderr}`
-    .split('\n')
-    .filter((l) => !l.startsWith('::add-mask::'))
-    .join('\n');
 
 describeEngine('build-push with podman and a registry', () => {
   let registry: Registry;

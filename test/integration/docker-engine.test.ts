@@ -16,22 +16,12 @@ import {
   tempDockerConfig,
 } from '../../scripts/engine/engine.js';
 import { registryRequest } from '../../stand-ins/ecr.js';
+import { getWithRetry } from './servers.js';
 
 const describeDocker = dockerAvailable() ? describe : describe.skip;
 
 /** Unique per run: the daemon is shared by every test file and worktree on the machine. */
 const unique = `${process.pid}-${Date.now().toString(36)}`;
-
-async function getWithRetry(url: string): Promise<Response> {
-  for (let i = 0; ; i++) {
-    try {
-      return await fetch(url);
-    } catch (err) {
-      if (i >= 50) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 describeDocker('real Docker daemon (classic builder) with a registry', () => {
   let registry: Registry;

@@ -14,6 +14,7 @@ import {
   startRegistry,
   tempEngine,
 } from '../../scripts/engine/engine.js';
+import { getWithRetry } from './servers.js';
 
 const describeEngine = engineAvailable() ? describe : describe.skip;
 
@@ -21,17 +22,6 @@ async function ok(p: ReturnType<typeof podman>): Promise<string> {
   const r = await p;
   if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`);
   return r.stdout.trim();
-}
-
-async function getWithRetry(url: string): Promise<Response> {
-  for (let i = 0; ; i++) {
-    try {
-      return await fetch(url);
-    } catch (err) {
-      if (i >= 50) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 }
 
 describeEngine('local engine + example app', () => {

@@ -79,3 +79,15 @@ export function serveForEachTest(): (
     return server;
   };
 }
+
+/** GET a service that is still starting: connection errors are retried for about 5 s. */
+export async function getWithRetry(url: string): Promise<Response> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fetch(url);
+    } catch (err) {
+      if (i >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

@@ -5,13 +5,11 @@
 import { readFileSync } from 'node:fs';
 import type { UpdateServiceCommandInput } from '@aws-sdk/client-ecs';
 import {
-  deployEcs,
   describeFailures,
   RolloutPlanError,
   type DeployEcsOptions,
 } from '../../src/ecs/rollout.js';
 import { parseTaskDefinitionFile } from '../../src/ecs/task-definition.js';
-import { VirtualClock } from '../../src/virtual-clock.js';
 import {
   at,
   circuitBreakerFails,
@@ -29,31 +27,12 @@ import {
   type SimOptions,
   type SimServiceSpec,
 } from '../../stand-ins/ecs.js';
+import { MINUTE, setupRollout } from './ecs-setup.js';
 
 const TD = 'arn:aws:ecs:us-east-1:123456789012:task-definition';
-const MINUTE = 60_000;
 
-function setup(services: SimServiceSpec[], extra: Partial<SimOptions> = {}) {
-  const clock = new VirtualClock();
-  const sim = new SimulatedEcs({ clock, cluster: 'prod', services, ...extra });
-  const lines: string[] = [];
-  const deploy = (opts: Partial<DeployEcsOptions> = {}) =>
-    deployEcs({
-      cluster: 'prod',
-      services: services.map((s) => s.name),
-      forceNewDeployment: true,
-      wait: true,
-      timeoutMs: 15 * MINUTE,
-      maxTaskFailures: 3,
-      rollbackOnFailure: false,
-      ecs: sim.client,
-      clock,
-      random: () => 0.5,
-      log: (line) => lines.push(`${(clock.now() / 1000).toFixed(0)}s ${line}`),
-      ...opts,
-    });
-  return { clock, sim, lines, deploy };
-}
+const setup = (services: SimServiceSpec[], extra: Partial<SimOptions> = {}) =>
+  setupRollout(services, extra);
 
 const api = (timelines: SimServiceSpec['timelines'], more: Partial<SimServiceSpec> = {}) => ({
   name: 'api',

@@ -4,9 +4,8 @@
  * that rolls back, ECS's rollback failing, a stopped deployment, and the API missing.
  */
 import type { UpdateServiceCommandInput } from '@aws-sdk/client-ecs';
-import { deployEcs, RolloutPlanError, type DeployEcsOptions } from '../../src/ecs/rollout.js';
+import { RolloutPlanError } from '../../src/ecs/rollout.js';
 import { deployOutputs, deploySummary } from '../../src/ecs/summary.js';
-import { VirtualClock } from '../../src/virtual-clock.js';
 import {
   alarmFires,
   at,
@@ -23,31 +22,13 @@ import {
   type SimServiceSpec,
   type TimelineStep,
 } from '../../stand-ins/ecs.js';
+import { MINUTE, setupRollout } from './ecs-setup.js';
 
-const MINUTE = 60_000;
 const HOOK = 'arn:aws:lambda:us-east-1:123456789012:function:smoke-test';
 
-function setup(services: SimServiceSpec[], extra: Partial<SimOptions> = {}) {
-  const clock = new VirtualClock();
-  const sim = new SimulatedEcs({ clock, cluster: 'prod', services, ...extra });
-  const lines: string[] = [];
-  const deploy = (opts: Partial<DeployEcsOptions> = {}) =>
-    deployEcs({
-      cluster: 'prod',
-      services: services.map((s) => s.name),
-      forceNewDeployment: true,
-      wait: true,
-      timeoutMs: 15 * MINUTE,
-      maxTaskFailures: 3,
-      rollbackOnFailure: true,
-      ecs: sim.client,
-      clock,
-      random: () => 0.5,
-      log: (line) => lines.push(`${(clock.now() / 1000).toFixed(0)}s ${line}`),
-      ...opts,
-    });
-  return { clock, sim, lines, deploy };
-}
+// ECS's own rollback is what these services rely on; rollback-on-failure must stay out of its way.
+const setup = (services: SimServiceSpec[], extra: Partial<SimOptions> = {}) =>
+  setupRollout(services, extra, { rollbackOnFailure: true });
 
 const updates = (sim: SimulatedEcs) => sim.callsOf('UpdateService') as UpdateServiceCommandInput[];
 
