@@ -396,12 +396,8 @@ function bindSources(flag: string, value: string): string[] {
   return [];
 }
 
-/** A value the engines would refuse, or one that hands the host over; the error follows the flag. */
-function flagValueProblem(
-  flag: string,
-  value: string,
-  opts: { allowHostAccess?: boolean },
-): string | undefined {
+/** A value the engines would refuse; the error follows the flag. */
+function flagValueProblem(flag: string, value: string): string | undefined {
   switch (flag) {
     case '--memory':
     case '-m':
@@ -441,33 +437,48 @@ function flagValueProblem(
       return /^[a-z]+=-?\d+(?::-?\d+)?$/.test(value)
         ? undefined
         : `has '${flag} ${value}': expected name=soft[:hard], like nofile=1024:4096`;
-    case '--cap-add': {
-      if (opts.allowHostAccess) return undefined;
-      const caps = value.split(',').map((c) => c.trim().toUpperCase().replace(/^CAP_/, ''));
-      const bad = caps.find((c) => c === 'ALL' || c === 'SYS_ADMIN');
-      return bad
-        ? `has '${flag} ${value}': capability ${bad} is refused: ${HOST_ACCESS}`
-        : undefined;
-    }
-    case '--volume':
-    case '-v':
-    case '--mount': {
-      if (opts.allowHostAccess) return undefined;
-      for (const source of bindSources(flag, value)) {
-        const problem = hostPathProblem(source);
-        if (problem) return `has '${flag} ${value}', which ${problem}: ${HOST_ACCESS}`;
-      }
-      return undefined;
-    }
     default:
       return undefined;
   }
+}
+
+/** A value that hands the container its host (only `allow-host-access` lets it through). */
+function hostAccessProblem(flag: string, value: string): string | undefined {
+  if (flag === '--cap-add') {
+    const caps = value.split(',').map((c) => c.trim().toUpperCase().replace(/^CAP_/, ''));
+    const bad = caps.find((c) => c === 'ALL' || c === 'SYS_ADMIN');
+    return bad ? `has '${flag} ${value}': capability ${bad} is refused: ${HOST_ACCESS}` : undefined;
+  }
+  for (const source of bindSources(flag, value)) {
+    const problem = hostPathProblem(source);
+    if (problem) return `has '${flag} ${value}', which ${problem}: ${HOST_ACCESS}`;
+  }
+  return undefined;
 }
 
 /** Check engine argv tokens against the allow-list; the error reads after "input 'run-options' ". */
 export function checkRunOptionTokens(
   tokens: readonly string[],
   opts: { allowHostAccess?: boolean } = {},
+): { error: string } | undefined {
+  return walkRunOptions(tokens, opts, () => {});
+}
+
+/**
+ * The run-options that only `allow-host-access` lets through, for the warning that names them
+ * (tokens already checked).
+ */
+export function hostAccessOptions(tokens: readonly string[]): string[] {
+  const found: string[] = [];
+  walkRunOptions(tokens, { allowHostAccess: true }, (option) => found.push(option));
+  return found;
+}
+
+/** The one walk over run-options tokens: flags, their values, and what hands over the host. */
+function walkRunOptions(
+  tokens: readonly string[],
+  opts: { allowHostAccess?: boolean },
+  onHostAccess: (option: string) => void,
 ): { error: string } | undefined {
   const refusedBecause = (flag: string) =>
     REFUSED_RUN_FLAGS.find((r) => r.names.includes(flag))?.why;
@@ -502,8 +513,11 @@ export function checkRunOptionTokens(
         i++;
         value = tokens[i] as string;
       }
-      const problem = flagValueProblem(name, value, opts);
+      const problem = flagValueProblem(name, value);
       if (problem) return { error: problem };
+      const takeover = hostAccessProblem(name, value);
+      if (takeover && !opts.allowHostAccess) return { error: takeover };
+      if (takeover) onHostAccess(`${name} ${value}`);
     } else if (attached !== undefined && !/^(?:true|false)$/.test(attached)) {
       return {
         error: `has flag '${name}' with value '${attached}': it is a switch (true or false)`,
@@ -524,25 +538,6 @@ export function parseRunOptions(
   const words = splitShellWords(text);
   if (!Array.isArray(words)) return words;
   return checkRunOptionTokens(words, opts) ?? words;
-}
-
-/** The run-options that only `allow-host-access` lets through, for the warning that names them. */
-export function hostAccessOptions(tokens: readonly string[]): string[] {
-  const found: string[] = [];
-  for (let i = 0; i < tokens.length; i++) {
-    const token = tokens[i] as string;
-    const eq = token.indexOf('=');
-    const [flag, attached] =
-      token.startsWith('--') && eq > 0
-        ? [token.slice(0, eq), token.slice(eq + 1)]
-        : token.startsWith('-v') && token.length > 2
-          ? ['-v', token.slice(2).replace(/^=/, '')]
-          : [token, undefined];
-    if (!['--cap-add', '--volume', '-v', '--mount'].includes(flag)) continue;
-    const value = attached ?? (tokens[++i] as string | undefined) ?? '';
-    if (flagValueProblem(flag, value, {})) found.push(`${flag} ${value}`);
-  }
-  return found;
 }
 
 // ---------------------------------------------------------------------------------------------
