@@ -28,14 +28,14 @@ export async function run(): Promise<void> {
     const region = await resolveRegion(inputs);
     // Render before any AWS call: a script SSM would refuse fails here.
     const { script } = prepareDeployCommand(hostSpec(inputs.spec, region));
-    if (inputs.printScript) {
+    if (inputs.mode === 'print-script') {
       core.info(script);
       core.setOutput('status', 'printed');
       await writeSummary(printedScriptSummary(script));
       return;
     }
-    // Both are checked above; only print-script may go without them.
-    if (!inputs.targets || region === undefined) throw new Error('no targets or no region');
+    // resolveRegion finds one or throws, unless the inputs are print-script's.
+    if (region === undefined) throw new Error('no region');
 
     const coverage = timeoutCoverageWarning({
       timeoutMs: inputs.timeoutMs,
@@ -120,7 +120,7 @@ async function resolveRegion(inputs: DeployEc2SsmInputs): Promise<string | undef
   } catch {
     /* no region configured in the job */
   }
-  if (inputs.ecrRegion || inputs.printScript) return inputs.ecrRegion;
+  if (inputs.ecrRegion || inputs.mode === 'print-script') return inputs.ecrRegion;
   throw new Error(
     "input 'region' is required: the job has no AWS region (AWS_REGION) and the image is not in ECR",
   );

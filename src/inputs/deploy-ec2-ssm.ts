@@ -4,37 +4,48 @@ import { InputReader, shown, type InputGetter } from './reader.js';
 import { formatDuration } from '../duration.js';
 import { isImageReference, parseEcrHost, parseImageReference } from '../image/reference.js';
 import {
-  CONTAINER_NAME,
   CONTAINER_NAME_RULE,
   DEFAULT_ENGINE,
+  DEFAULT_EXECUTION_TIMEOUT_SECONDS,
+  DEFAULT_HEALTH_TIMEOUT_SECONDS,
   DEFAULT_KEEP_IMAGES,
   DEFAULT_REGISTRY_LOGIN,
   DEFAULT_RESTART_POLICY,
+  DEFAULT_STOP_TIMEOUT_SECONDS,
   ENV_NAME,
+  EXECUTION_TIMEOUT_SECONDS,
+  KEEP_IMAGES,
   REGISTRY_LOGIN_MODES,
-  RESTART_POLICY,
-  RESTART_POLICY_RULE,
-  SSM_PARAMETER_NAME,
-  SSM_PARAMETER_NAME_RULE,
   parsePortMapping,
-  parseRunOptions,
+  specProblems,
+  splitShellWords,
   type DeploySpec,
   type PortMapping,
-  REGION,
 } from '../ssm/spec.js';
 import { checkInstanceIds, parseTagTargets, type RolloutTargets } from '../ssm/targets.js';
 import type { CommandOutputOptions } from '../ssm/run-command.js';
 
-export interface DeployEc2SsmInputs {
+/** What the action does: print the host script and stop, or roll it out. */
+export type DeployEc2SsmInputs = PrintScriptInputs | RolloutInputs;
+
+interface ImageAndRegion {
   spec: DeploySpec;
-  /** Undefined only with print-script, which sends nothing. */
-  targets?: RolloutTargets;
-  maxConcurrency: string;
-  maxErrors: string;
   /** The `region` input; empty: the job's AWS region, else the region of an ECR image host. */
   region?: string;
   /** The region of the image's ECR host, when it is one. */
   ecrRegion?: string;
+}
+
+/** print-script: render the host script, send nothing. */
+export interface PrintScriptInputs extends ImageAndRegion {
+  mode: 'print-script';
+}
+
+export interface RolloutInputs extends ImageAndRegion {
+  mode: 'rollout';
+  targets: RolloutTargets;
+  maxConcurrency: string;
+  maxErrors: string;
   /** The `comment` input; empty: the adapter writes `<owner/repo>@<sha7> via shipyard`. */
   comment?: string;
   timeoutMs: number;
@@ -43,13 +54,9 @@ export interface DeployEc2SsmInputs {
   waitForAgentMs: number;
   /** Instances whose SSM agent is offline are skipped either way; true makes that a success. */
   skipOffline: boolean;
-  printScript: boolean;
   output: CommandOutputOptions;
 }
 
-export const DEFAULT_EXECUTION_TIMEOUT_MS = 5 * 60_000;
-/** AWS-RunShellScript's executionTimeout: at most 48 hours. */
-const MAX_EXECUTION_TIMEOUT_MS = 172_800_000;
 /** Room in execution-timeout for lock, login, pull and run, besides the waits the script makes. */
 const SCRIPT_MARGIN_MS = 30_000;
 
@@ -60,6 +67,11 @@ const DOCUMENT_NAME = /^(?:arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:document\/)?[a-z
 const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const LOG_GROUP = /^[.\-_/#A-Za-z0-9]{1,512}$/;
 
+/**
+ * Read every input. What the host spec must be is checked once, by the spec's rule table
+ * (src/ssm/spec.ts `specProblems`), which names the input of each field; this parser reads the
+ * text into typed values and checks what only the rollout needs.
+ */
 export function readInputs(get: InputGetter): DeployEc2SsmInputs {
   const r = new InputReader(get);
 
@@ -68,26 +80,13 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
     'image',
     'the full image reference, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:1.4.2',
   );
-  let ecrRegion: string | undefined;
-  let imageRegistry = '';
-  let imageParsed = false;
-  if (imageText !== '') {
-    const ref = parseImageReference(imageText);
-    if (!isImageReference(ref)) r.problem('image', `${ref.error}; got ${shown(imageText)}`);
-    else if (ref.tag === undefined && ref.digest === undefined)
-      r.problem(
-        'image',
-        `must name a tag or a digest (…:1.4.2 or …@sha256:…), so a rollback knows what it goes back from; got ${shown(imageText)}`,
-      );
-    else {
-      imageParsed = true;
-      imageRegistry = ref.registry;
-      ecrRegion = parseEcrHost(ref.registry)?.region;
-    }
-  }
+  const imageRef = parseImageReference(imageText);
+  const imageParsed =
+    isImageReference(imageRef) && (imageRef.tag !== undefined || imageRef.digest !== undefined);
+  const ecrRegion = isImageReference(imageRef)
+    ? parseEcrHost(imageRef.registry)?.region
+    : undefined;
   const containerName = r.required('container-name', `a container name: ${CONTAINER_NAME_RULE}`);
-  if (containerName !== '' && !CONTAINER_NAME.test(containerName))
-    r.problem('container-name', `must be ${CONTAINER_NAME_RULE}; got ${shown(containerName)}`);
 
   // Where it goes.
   const instanceIds = r.lines('instance-ids');
@@ -123,8 +122,6 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
       `must be a number of instances (0 or more) or a percentage like 10%; got ${shown(maxErrors)}`,
     );
   const region = r.string('region');
-  if (region !== '' && !REGION.test(region))
-    r.problem('region', `must be an AWS region like eu-west-1; got ${shown(region)}`);
   const comment = r.string('comment');
   if (comment.length > 100)
     r.problem('comment', `must be at most 100 characters (SSM's limit); got ${comment.length}`);
@@ -139,15 +136,17 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
   // must end before the rollout's deadline, which would otherwise cancel a host mid-deploy.
   const timeoutMs = r.duration('timeout', '10m');
   const waitForAgentMs = r.duration('wait-for-agent', '2m', { allowZero: true });
-  const healthTimeoutMs = r.duration('health-timeout', '60s');
-  const stopTimeoutMs = r.duration('stop-timeout', '10s', { allowZero: true });
+  const healthTimeoutMs = r.duration('health-timeout', `${DEFAULT_HEALTH_TIMEOUT_SECONDS}s`);
+  const stopTimeoutMs = r.duration('stop-timeout', `${DEFAULT_STOP_TIMEOUT_SECONDS}s`, {
+    allowZero: true,
+  });
   const executionTimeoutText = r.string('execution-timeout');
   const executionTimeoutMs =
     executionTimeoutText === ''
-      ? Math.min(DEFAULT_EXECUTION_TIMEOUT_MS, timeoutMs)
-      : r.duration('execution-timeout', '5m');
+      ? Math.min(DEFAULT_EXECUTION_TIMEOUT_SECONDS * 1000, timeoutMs)
+      : r.duration('execution-timeout', `${DEFAULT_EXECUTION_TIMEOUT_SECONDS}s`);
   const scriptNeedsMs = healthTimeoutMs + 2 * stopTimeoutMs + SCRIPT_MARGIN_MS;
-  if (executionTimeoutMs > MAX_EXECUTION_TIMEOUT_MS)
+  if (executionTimeoutMs > EXECUTION_TIMEOUT_SECONDS.max * 1000)
     r.problem(
       'execution-timeout',
       `must be at most 48h (SSM's limit); got ${executionTimeoutText}`,
@@ -177,36 +176,22 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
     ENV_NAME,
     'KEY=/parameter/name (letters, digits and _ before =)',
   );
-  for (const [name, parameter] of envFromSsm) {
-    if (!SSM_PARAMETER_NAME.test(parameter) || parameter.length > 2048)
-      r.problem(
-        'env-from-ssm',
-        `must map ${name} to ${SSM_PARAMETER_NAME_RULE}; got ${shown(parameter)}`,
-      );
-    if (env.some(([n]) => n === name))
-      r.problem('env-from-ssm', `sets ${name}, which 'env' sets too: keep one`);
-  }
   const restartPolicy = r.string('restart-policy', DEFAULT_RESTART_POLICY);
-  if (!RESTART_POLICY.test(restartPolicy))
-    r.problem('restart-policy', `must be ${RESTART_POLICY_RULE}; got ${shown(restartPolicy)}`);
   const runOptionsText = r.string('run-options');
   const allowHostAccess = r.boolean('allow-host-access', false);
   const force = r.boolean('force', false);
-  let runOptions: string[] = [];
-  if (runOptionsText !== '') {
-    const parsed = parseRunOptions(runOptionsText, { allowHostAccess });
-    if (Array.isArray(parsed)) runOptions = parsed;
-    else r.problem('run-options', parsed.error);
-  }
+  const runOptions = splitShellWords(runOptionsText);
+  if (!Array.isArray(runOptions)) r.problem('run-options', runOptions.error);
   const engine = r.choice('engine', ENGINES, DEFAULT_ENGINE);
   const registryLogin = r.choice('registry-login', REGISTRY_LOGIN_MODES, DEFAULT_REGISTRY_LOGIN);
+  // The spec only needs a registry; the action also takes the login's region from an ECR host.
   if (registryLogin === 'ecr' && imageParsed && ecrRegion === undefined)
     r.problem(
       'registry-login',
-      `is ecr, but the image's registry ${imageRegistry ? shown(imageRegistry) : '(Docker Hub)'} is not ECR (<account>.dkr.ecr.<region>.amazonaws.com): set registry-login: none for images the instances pull without logging in`,
+      `is ecr, but the image's registry ${imageRef.registry ? shown(imageRef.registry) : '(Docker Hub)'} is not ECR (<account>.dkr.ecr.<region>.amazonaws.com): set registry-login: none for images the instances pull without logging in`,
     );
   const healthCmd = r.string('health-cmd');
-  const keepImages = r.integer('keep-images', DEFAULT_KEEP_IMAGES, { min: 1, max: 100 });
+  const keepImages = r.integer('keep-images', DEFAULT_KEEP_IMAGES, KEEP_IMAGES);
 
   // Where the complete output goes (SSM itself keeps 24,000 characters of it).
   const s3Bucket = r.string('output-s3-bucket');
@@ -224,7 +209,6 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
       `must be a CloudWatch Logs group name (letters, digits, . _ - / #); got ${shown(logGroup)}`,
     );
 
-  r.finish();
   const spec: DeploySpec = {
     image: imageText,
     containerName,
@@ -232,7 +216,7 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
     env,
     envFromSsm,
     restartPolicy,
-    runOptions,
+    runOptions: Array.isArray(runOptions) ? runOptions : [],
     ...(allowHostAccess ? { allowHostAccess } : {}),
     ...(force ? { force } : {}),
     engine,
@@ -246,20 +230,30 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
     lockTimeoutSeconds: Math.max(0, Math.floor((executionTimeoutMs - scriptNeedsMs) / 1000)),
     executionTimeoutSeconds: Math.ceil(executionTimeoutMs / 1000),
   };
-  return {
+  // The spec's rules, for the inputs that were read without a problem (each is reported once).
+  const fresh = specProblems(spec).filter((p) => p.input !== undefined && !r.hasProblem(p.input));
+  for (const { input, message } of fresh) r.problem(input as string, message);
+  r.finish();
+
+  const where = {
     spec,
-    ...(targets ? { targets } : {}),
-    maxConcurrency,
-    maxErrors,
     ...(region !== '' ? { region } : {}),
     ...(ecrRegion ? { ecrRegion } : {}),
+  };
+  // Without print-script, missing targets were reported above: finish() threw.
+  if (printScript || !targets) return { mode: 'print-script', ...where };
+  return {
+    mode: 'rollout',
+    ...where,
+    targets,
+    maxConcurrency,
+    maxErrors,
     ...(comment !== '' ? { comment } : {}),
     timeoutMs,
     executionTimeoutMs,
     documentName,
     waitForAgentMs,
     skipOffline,
-    printScript,
     output: {
       ...(s3Bucket ? { s3BucketName: s3Bucket } : {}),
       ...(s3KeyPrefix ? { s3KeyPrefix } : {}),

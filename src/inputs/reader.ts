@@ -27,12 +27,19 @@ export function shown(value: string): string {
 
 export class InputReader {
   private readonly problems: string[] = [];
+  private readonly inputsWithProblems = new Set<string>();
 
   constructor(private readonly get: InputGetter) {}
 
   /** Record a problem with an input; parsing goes on so that all problems are reported together. */
   problem(name: string, message: string): void {
     this.problems.push(`input '${name}' ${message}`);
+    this.inputsWithProblems.add(name);
+  }
+
+  /** Whether a problem with this input was recorded already. */
+  hasProblem(name: string): boolean {
+    return this.inputsWithProblems.has(name);
   }
 
   /** Throws one InputError listing every problem seen, if any. */

@@ -1,12 +1,14 @@
 /**
  * What deploy-ec2-ssm does on each host, as a typed value: the input parser builds a DeploySpec,
- * `renderDeployScript` turns it into the host script. The grammars and defaults live here so the
- * parser, the script generator and the docs agree on them.
+ * `renderDeployScript` turns it into the host script. The grammars, defaults and the one rule
+ * table (`specProblems`: each field, the input it is read from, what it must be) live here, so the
+ * input parser and the script generator check the same rules and every error names the input.
  */
 import { isIPv6 } from 'node:net';
 import { posix } from 'node:path';
 import { ENGINES, type EngineName } from '../engines.js';
 import { isImageReference, parseImageReference } from '../image/reference.js';
+import { shown } from '../inputs/reader.js';
 
 export interface PortMapping {
   /** IPv4 address, or IPv6 without brackets; absent: every address. */
@@ -99,6 +101,7 @@ export const SSM_PARAMETER_NAME_RULE =
   'a parameter name like /team/db/password (letters, digits, _ . - and /), an ARN, optionally with :version or :label';
 /** An AWS region name (us-east-1, eu-central-2, us-gov-west-1). */
 export const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d+$/;
+/** SSM's limit on a parameter name, ARN included. */
 const MAX_SSM_PARAMETER_NAME = 2048;
 
 // ---------------------------------------------------------------------------------------------
@@ -541,79 +544,213 @@ export function parseRunOptions(
 }
 
 // ---------------------------------------------------------------------------------------------
-// The whole spec
+// The whole spec: one rule table, each field with the input it comes from
+
+/** A problem with one field of a spec; `message` reads after "input '<input>' ". */
+export interface SpecProblem {
+  field: keyof DeploySpec;
+  /** The action input the field is read from; undefined for fields the adapter sets itself. */
+  input: string | undefined;
+  /** "input 'container-name'", or what an adapter-set field is. */
+  subject: string;
+  message: string;
+}
+
+interface FieldRule<K extends keyof DeploySpec> {
+  /** The action input the field is read from, or what sets it when no input does. */
+  input: string | { setBy: string };
+  /** What is wrong with the field's value, each reading after "input '<input>' ". */
+  problems(value: Exclude<DeploySpec[K], undefined>, spec: DeploySpec): string[];
+}
+
+const none: string[] = [];
+const noNul = (value: string, where = ''): string[] =>
+  value.includes('\0') ? [`holds a NUL byte${where}`] : none;
+const wholeNumber =
+  (range: { min: number; max: number }, unit = '') =>
+  (n: number): string[] =>
+    Number.isInteger(n) && n >= range.min && n <= range.max
+      ? none
+      : [`must be a whole number${unit} between ${range.min} and ${range.max}; got ${n}`];
+
+/** Seconds a host check may take, a container may take to stop, a deploy may wait for the lock. */
+export const HEALTH_TIMEOUT_SECONDS = { min: 1, max: 86_400 };
+export const STOP_TIMEOUT_SECONDS = { min: 0, max: 3_600 };
+export const LOCK_TIMEOUT_SECONDS = { min: 0, max: 86_400 };
+/** AWS-RunShellScript's executionTimeout: at most 48 hours. */
+export const EXECUTION_TIMEOUT_SECONDS = { min: 1, max: 172_800 };
+export const KEEP_IMAGES = { min: 1, max: 100 };
+
+/** Environment variable names set more than once in `pairs`. */
+function namedTwice(pairs: ReadonlyArray<[string, string]>): string[] {
+  const seen = new Set<string>();
+  const twice: string[] = [];
+  for (const [name] of pairs) {
+    if (seen.has(name)) twice.push(`sets ${name} twice`);
+    seen.add(name);
+  }
+  return twice;
+}
+
+const envNameProblems = (pairs: ReadonlyArray<[string, string]>): string[] =>
+  pairs
+    .filter(([name]) => !ENV_NAME.test(name))
+    .map(([name]) => `has the variable name ${shown(name)}: names are ${ENV_NAME_RULE}`);
 
 /**
- * Everything wrong with a spec, in words (empty when it is valid). The input parser reports
- * per input; this is the generator's own guard, so no caller can render an unsafe script.
+ * Every field of a DeploySpec, the input it is read from and the rules it must keep. The input
+ * parser (src/inputs/deploy-ec2-ssm.ts) reports these problems per input; `deploySpecProblems`
+ * is the script generator's own guard, so no caller can render an unsafe script.
  */
+const SPEC_RULES: { [K in keyof DeploySpec]-?: FieldRule<K> } = {
+  image: {
+    input: 'image',
+    problems: (image) => {
+      const ref = parseImageReference(image);
+      if (!isImageReference(ref)) return [`${ref.error}; got ${shown(image)}`];
+      if (ref.tag === undefined && ref.digest === undefined)
+        return [
+          `must name a tag or a digest (…:1.4.2 or …@sha256:…), so a rollback knows what it goes back from; got ${shown(image)}`,
+        ];
+      return none;
+    },
+  },
+  containerName: {
+    input: 'container-name',
+    problems: (name) =>
+      CONTAINER_NAME.test(name) ? none : [`must be ${CONTAINER_NAME_RULE}; got ${shown(name)}`],
+  },
+  ports: {
+    input: 'ports',
+    problems: (ports) => {
+      const found: string[] = [];
+      const published = new Set<string>();
+      for (const p of ports) {
+        const again = parsePortMapping(formatPortMapping(p));
+        if ('error' in again) found.push(again.error);
+        const key = `${p.hostIp ?? '*'}|${p.hostPort}|${p.protocol}`;
+        if (published.has(key)) found.push(`maps host port ${p.hostPort}/${p.protocol} twice`);
+        published.add(key);
+      }
+      return found;
+    },
+  },
+  env: {
+    input: 'env',
+    problems: (env) => [
+      ...envNameProblems(env),
+      ...namedTwice(env),
+      ...env.flatMap(([name, value]) => noNul(value, ` in the value of ${name}`)),
+    ],
+  },
+  envFromSsm: {
+    input: 'env-from-ssm',
+    problems: (envFromSsm, spec) => [
+      ...envNameProblems(envFromSsm),
+      ...namedTwice(envFromSsm),
+      ...envFromSsm.flatMap(([name, parameter]) => [
+        ...(SSM_PARAMETER_NAME.test(parameter) && parameter.length <= MAX_SSM_PARAMETER_NAME
+          ? none
+          : [`must map ${name} to ${SSM_PARAMETER_NAME_RULE}; got ${shown(parameter)}`]),
+        ...(spec.env.some(([n]) => n === name)
+          ? [`sets ${name}, which 'env' sets too: keep one`]
+          : none),
+      ]),
+    ],
+  },
+  restartPolicy: {
+    input: 'restart-policy',
+    problems: (policy) =>
+      RESTART_POLICY.test(policy) ? none : [`must be ${RESTART_POLICY_RULE}; got ${shown(policy)}`],
+  },
+  runOptions: {
+    input: 'run-options',
+    problems: (tokens, spec) => {
+      const refused = checkRunOptionTokens(tokens, { allowHostAccess: spec.allowHostAccess });
+      return refused ? [refused.error] : none;
+    },
+  },
+  allowHostAccess: { input: 'allow-host-access', problems: () => none },
+  engine: {
+    input: 'engine',
+    problems: (engine) =>
+      ENGINES.includes(engine)
+        ? none
+        : [`must be one of ${ENGINES.join(', ')}; got ${shown(engine)}`],
+  },
+  registryLogin: {
+    input: 'registry-login',
+    problems: (mode, spec) => {
+      if (!REGISTRY_LOGIN_MODES.includes(mode))
+        return [`must be one of ${REGISTRY_LOGIN_MODES.join(', ')}; got ${shown(mode)}`];
+      const ref = parseImageReference(spec.image);
+      if (mode === 'ecr' && isImageReference(ref) && ref.registry === '')
+        return [
+          `is ecr, which needs an image in a registry, like 123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1; got ${shown(spec.image)}`,
+        ];
+      return none;
+    },
+  },
+  region: {
+    input: 'region',
+    problems: (region) =>
+      REGION.test(region) ? none : [`must be an AWS region like eu-west-1; got ${shown(region)}`],
+  },
+  healthCmd: {
+    input: 'health-cmd',
+    problems: (cmd) => [...(cmd.trim() === '' ? ['is empty'] : none), ...noNul(cmd)],
+  },
+  healthTimeoutSeconds: {
+    input: 'health-timeout',
+    problems: wholeNumber(HEALTH_TIMEOUT_SECONDS, ' of seconds'),
+  },
+  stopTimeoutSeconds: {
+    input: 'stop-timeout',
+    problems: wholeNumber(STOP_TIMEOUT_SECONDS, ' of seconds'),
+  },
+  keepImages: { input: 'keep-images', problems: wholeNumber(KEEP_IMAGES) },
+  stateDir: {
+    input: { setBy: 'the state directory' },
+    problems: (dir) =>
+      /^\/[^\0]*[^/]$/.test(dir) ? none : [`must be an absolute path, not /; got ${shown(dir)}`],
+  },
+  // Derived from execution-timeout: what is left of it after the script's own waits.
+  lockTimeoutSeconds: {
+    input: 'execution-timeout',
+    problems: (n) =>
+      wholeNumber(
+        LOCK_TIMEOUT_SECONDS,
+        ' of seconds',
+      )(n).map((why) => `leaves a wait for the lock that ${why}`),
+  },
+  executionTimeoutSeconds: {
+    input: 'execution-timeout',
+    problems: wholeNumber(EXECUTION_TIMEOUT_SECONDS, ' of seconds'),
+  },
+  runId: {
+    input: { setBy: 'the run id (GITHUB_RUN_ID)' },
+    problems: (runId) =>
+      /^\d{1,18}$/.test(runId) ? none : [`must be digits; got ${shown(runId)}`],
+  },
+  force: { input: 'force', problems: () => none },
+};
+
+/** Everything wrong with a spec, field by field, each naming the input it comes from. */
+export function specProblems(spec: DeploySpec): SpecProblem[] {
+  const found: SpecProblem[] = [];
+  for (const field of Object.keys(SPEC_RULES) as Array<keyof DeploySpec>) {
+    const value = spec[field];
+    if (value === undefined) continue;
+    const rule = SPEC_RULES[field] as FieldRule<typeof field>;
+    const input = typeof rule.input === 'string' ? rule.input : undefined;
+    const subject = typeof rule.input === 'string' ? `input '${rule.input}'` : rule.input.setBy;
+    for (const message of rule.problems(value as never, spec))
+      found.push({ field, input, subject, message });
+  }
+  return found;
+}
+
+/** Everything wrong with a spec, in words (empty when it is valid). */
 export function deploySpecProblems(spec: DeploySpec): string[] {
-  const problems: string[] = [];
-  const noNul = (what: string, value: string) => {
-    if (value.includes('\0')) problems.push(`${what} holds a NUL byte`);
-  };
-  const ref = parseImageReference(spec.image);
-  if (!isImageReference(ref)) problems.push(`image '${spec.image}' ${ref.error}`);
-  else if (spec.registryLogin === 'ecr' && ref.registry === '')
-    problems.push(
-      `registry-login ecr needs an image in a registry, like 123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1; got '${spec.image}'`,
-    );
-  if (!CONTAINER_NAME.test(spec.containerName))
-    problems.push(`container name '${spec.containerName}' must be ${CONTAINER_NAME_RULE}`);
-  if (!ENGINES.includes(spec.engine))
-    problems.push(`engine '${spec.engine}' is not docker or podman`);
-  if (!REGISTRY_LOGIN_MODES.includes(spec.registryLogin))
-    problems.push(`registry-login '${spec.registryLogin}' is not ecr or none`);
-  if (!RESTART_POLICY.test(spec.restartPolicy))
-    problems.push(`restart policy '${spec.restartPolicy}' must be ${RESTART_POLICY_RULE}`);
-  if (spec.region !== undefined && !REGION.test(spec.region))
-    problems.push(`region '${spec.region}' is not an AWS region name like eu-west-1`);
-
-  const published = new Set<string>();
-  for (const p of spec.ports) {
-    const again = parsePortMapping(formatPortMapping(p));
-    if ('error' in again) problems.push(`port mapping ${again.error}`);
-    const key = `${p.hostIp ?? '*'}|${p.hostPort}|${p.protocol}`;
-    if (published.has(key)) problems.push(`host port ${p.hostPort}/${p.protocol} is mapped twice`);
-    published.add(key);
-  }
-
-  const names = new Set<string>();
-  const checkName = (name: string) => {
-    if (!ENV_NAME.test(name))
-      problems.push(`environment variable name '${name}' must be ${ENV_NAME_RULE}`);
-    if (names.has(name)) problems.push(`environment variable ${name} is set twice`);
-    names.add(name);
-  };
-  for (const [name, value] of spec.env) {
-    checkName(name);
-    noNul(`the value of environment variable ${name}`, value);
-  }
-  for (const [name, parameter] of spec.envFromSsm) {
-    checkName(name);
-    if (!SSM_PARAMETER_NAME.test(parameter) || parameter.length > MAX_SSM_PARAMETER_NAME)
-      problems.push(`SSM parameter '${parameter}' for ${name} must be ${SSM_PARAMETER_NAME_RULE}`);
-  }
-
-  const options = checkRunOptionTokens(spec.runOptions, { allowHostAccess: spec.allowHostAccess });
-  if (options) problems.push(`run options ${options.error}`);
-  if (spec.healthCmd !== undefined) {
-    if (spec.healthCmd.trim() === '') problems.push('health command is empty');
-    noNul('the health command', spec.healthCmd);
-  }
-  if (spec.stateDir !== undefined && !/^\/[^\0]*[^/]$/.test(spec.stateDir))
-    problems.push(`state directory '${spec.stateDir}' must be an absolute path, not /`);
-
-  const whole = (what: string, n: number | undefined, min: number, max: number) => {
-    if (n !== undefined && !(Number.isInteger(n) && n >= min && n <= max))
-      problems.push(`${what} must be a whole number from ${min} to ${max}; got ${n}`);
-  };
-  whole('health timeout (seconds)', spec.healthTimeoutSeconds, 1, 86_400);
-  whole('stop timeout (seconds)', spec.stopTimeoutSeconds, 0, 3_600);
-  whole('keep-images', spec.keepImages, 1, 1_000);
-  whole('lock timeout (seconds)', spec.lockTimeoutSeconds, 0, 86_400);
-  whole('execution timeout (seconds)', spec.executionTimeoutSeconds, 1, 172_800);
-  if (spec.runId !== undefined && !/^\d{1,18}$/.test(spec.runId))
-    problems.push(`run id '${spec.runId}' must be digits`);
-  return problems;
+  return specProblems(spec).map((p) => `${p.subject} ${p.message}`);
 }

@@ -15,9 +15,17 @@ const read = (values: Record<string, string>) =>
 
 const problems = (values: Record<string, string>) => inputProblems(() => read(values));
 
+/** The inputs of a rollout (anything but print-script). */
+function rollout(values: Record<string, string>) {
+  const inputs = read(values);
+  if (inputs.mode !== 'rollout') throw new Error(`expected a rollout, got ${inputs.mode}`);
+  return inputs;
+}
+
 it('applies the documented defaults', () => {
-  const inputs = read({});
+  const inputs = rollout({});
   expect(inputs).toMatchObject({
+    mode: 'rollout',
     targets: { kind: 'instances', instanceIds: ['i-0123456789abcdef0'] },
     maxConcurrency: '50%',
     maxErrors: '0',
@@ -25,7 +33,6 @@ it('applies the documented defaults', () => {
     executionTimeoutMs: 300_000,
     waitForAgentMs: 120_000,
     documentName: 'AWS-RunShellScript',
-    printScript: false,
     ecrRegion: 'eu-west-1',
     output: {},
   });
@@ -50,7 +57,7 @@ it('applies the documented defaults', () => {
 });
 
 it('reads a full set of inputs into the host spec and the rollout settings', () => {
-  const inputs = read({
+  const inputs = rollout({
     'instance-ids': '',
     targets: 'tag:Name=web\ntag:Name=api\ntag:Env=prod',
     'max-concurrency': '2',
@@ -117,7 +124,7 @@ it('reads a full set of inputs into the host spec and the rollout settings', () 
 });
 
 it('shortens the default execution-timeout to a shorter rollout timeout', () => {
-  expect(read({ timeout: '3m' }).executionTimeoutMs).toBe(180_000);
+  expect(rollout({ timeout: '3m' }).executionTimeoutMs).toBe(180_000);
 });
 
 it('needs the image and the container name', () => {
@@ -143,6 +150,16 @@ it.each([
     'a bad port mapping',
     { ports: '80:8000\n80:x' },
     /^input 'ports' has an invalid mapping '80:x': container port 'x'/,
+  ],
+  [
+    'a host port mapped twice (the spec rule, reported as an input problem)',
+    { ports: '80:8000\n80:9000' },
+    /^input 'ports' maps host port 80\/tcp twice$/,
+  ],
+  [
+    'a health-timeout longer than the host script waits',
+    { 'health-timeout': '25h', timeout: '48h', 'execution-timeout': '48h' },
+    /^input 'health-timeout' must be a whole number of seconds between 1 and 86400; got 90000$/,
   ],
   [
     'an IPv6 host address that is not one',
@@ -293,7 +310,12 @@ it('reports every problem at once', () => {
 });
 
 it('lets print-script go without targets, and public images without a login', () => {
-  expect(read({ 'instance-ids': '', 'print-script': 'true' }).targets).toBeUndefined();
+  expect(read({ 'instance-ids': '', 'print-script': 'true' })).toEqual({
+    mode: 'print-script',
+    spec: read({}).spec,
+    ecrRegion: 'eu-west-1',
+  });
+  expect(read({ 'print-script': 'true' }).mode).toBe('print-script');
   expect(read({ image: 'nginx:1.27', 'registry-login': 'none' }).spec.image).toBe('nginx:1.27');
 });
 

@@ -334,25 +334,33 @@ describe('deploySpecProblems', () => {
         keepImages: 0,
       }),
     );
+    // Each names the input it comes from, in the order of the rule table.
     expect(problems).toEqual([
-      "registry-login ecr needs an image in a registry, like 123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1; got 'nginx:1'",
-      "container name '-bad' must be letters, digits, _ . and -, starting with a letter or digit",
-      "restart policy 'sometimes' must be no, always, unless-stopped, on-failure or on-failure:N",
-      "region 'Europe' is not an AWS region name like eu-west-1",
-      'host port 80/tcp is mapped twice',
-      'the value of environment variable A holds a NUL byte',
-      "environment variable name '1B' must be letters, digits and _, not starting with a digit",
-      'environment variable A is set twice',
-      expect.stringContaining("SSM parameter '/bad name' for A must be"),
-      expect.stringContaining("run options has flag '--privileged', which is refused"),
-      'health command is empty',
-      'keep-images must be a whole number from 1 to 1000; got 0',
+      "input 'container-name' must be letters, digits, _ . and -, starting with a letter or digit; got '-bad'",
+      "input 'ports' maps host port 80/tcp twice",
+      "input 'env' has the variable name '1B': names are letters, digits and _, not starting with a digit",
+      "input 'env' holds a NUL byte in the value of A",
+      expect.stringContaining("input 'env-from-ssm' must map A to a parameter name"),
+      "input 'env-from-ssm' sets A, which 'env' sets too: keep one",
+      "input 'restart-policy' must be no, always, unless-stopped, on-failure or on-failure:N; got 'sometimes'",
+      expect.stringContaining("input 'run-options' has flag '--privileged', which is refused"),
+      "input 'registry-login' is ecr, which needs an image in a registry, like 123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1; got 'nginx:1'",
+      "input 'region' must be an AWS region like eu-west-1; got 'Europe'",
+      "input 'health-cmd' is empty",
+      "input 'keep-images' must be a whole number between 1 and 100; got 0",
+    ]);
+  });
+
+  it('names what sets a field that no input does', () => {
+    expect(deploySpecProblems(baseSpec({ stateDir: '/', runId: 'x' }))).toEqual([
+      "the state directory must be an absolute path, not /; got '/'",
+      "the run id (GITHUB_RUN_ID) must be digits; got 'x'",
     ]);
   });
 
   it('makes renderDeployScript refuse to render an unsafe spec', () => {
     expect(() => renderDeployScript(baseSpec({ healthCmd: `curl ${NUL}` }))).toThrow(
-      /cannot generate the deploy script: the health command holds a NUL byte/,
+      /cannot generate the deploy script: input 'health-cmd' holds a NUL byte/,
     );
   });
 });
@@ -473,7 +481,7 @@ describe('renderDeployScript', () => {
     );
     expect(renderDeployScript(baseSpec())).toContain("\nrun_id=''\nforce=false\n");
     expect(deploySpecProblems(baseSpec({ runId: '12;x' }))).toEqual([
-      "run id '12;x' must be digits",
+      "the run id (GITHUB_RUN_ID) must be digits; got '12;x'",
     ]);
   });
 
