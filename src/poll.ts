@@ -27,9 +27,12 @@ export const systemClock: Clock = {
 
 /** What one attempt concluded. */
 export type Step<T> =
-  /** Finished successfully: stop polling. */
+  /**
+   * Concluded: stop polling with `value`. A caller with a typed verdict (the ECS watch) carries
+   * every conclusion here, failures included, and switches over it afterwards.
+   */
   | { kind: 'done'; value: T }
-  /** Finished unsuccessfully and waiting longer cannot help (rollout FAILED, bad credentials). */
+  /** Finished unsuccessfully, waiting longer cannot help, and a reason says it all (bad credentials). */
   | { kind: 'fail'; reason: string }
   /**
    * Not there yet. `backoff: true` (no progress, or throttled) lengthens the next interval

@@ -33,6 +33,7 @@ import {
   type EcsApi,
   type StageChange,
   type WatchResult,
+  type WatchVerdict,
 } from './watch.js';
 
 /** Service events are context here, not the verdict: read them every few polls. */
@@ -61,9 +62,6 @@ export interface FollowOptions {
   onAttempt?: (progress: string) => void;
 }
 
-/** How the follow ended, carried out of the poll as a value. */
-type Verdict = Pick<WatchResult, 'outcome' | 'headline' | 'ecsRollback'>;
-
 export async function followServiceDeployment(opts: FollowOptions): Promise<WatchResult> {
   const { ecs, cluster, label, clock, reader } = opts;
   const start = clock.now();
@@ -78,11 +76,11 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
   let rollbackAnnounced = false;
   let attempts = 0;
 
-  const throttled = (error: unknown): Step<Verdict> => {
+  const throttled = (error: unknown): Step<WatchVerdict> => {
     opts.log(`${label}: ECS is throttling requests (${awsErrorName(error)}); backing off`);
     return { kind: 'wait', reason: progress, backoff: true };
   };
-  const apiError = (operation: string, permission: string, error: unknown): Step<Verdict> => {
+  const apiError = (operation: string, permission: string, error: unknown): Step<WatchVerdict> => {
     if (isThrottling(error)) return throttled(error);
     const missing = unavailableApi(error, permission);
     return {
@@ -141,7 +139,7 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
   /** The stage a failing hook ran in: the last one before ECS started rolling back. */
   const hookStage = () => [...stages].reverse().find((s) => !/ROLLBACK/.test(s.stage))?.stage;
 
-  async function attempt(): Promise<Step<Verdict>> {
+  async function attempt(): Promise<Step<WatchVerdict>> {
     attempts++;
     if (arn === undefined) {
       try {
@@ -242,7 +240,7 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
     }
   }
 
-  const result = await poll<Verdict>({
+  const result = await poll<WatchVerdict>({
     timeoutMs: opts.timeoutMs,
     intervalMs: POLL_INTERVAL_MS,
     maxIntervalMs: MAX_THROTTLED_INTERVAL_MS,

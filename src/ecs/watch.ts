@@ -125,6 +125,9 @@ export interface WatchResult {
   serviceDeploymentArn?: string;
 }
 
+/** How a watch ended, carried out of the poll as its value (a failure is a verdict too). */
+export type WatchVerdict = Pick<WatchResult, 'outcome' | 'headline' | 'ecsRollback'>;
+
 export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> {
   const { ecs, cluster, label, deploymentId, clock } = opts;
   const start = clock.now();
@@ -144,23 +147,22 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
   let confirmed = false;
   // Why our service deployment failed, when it says more than the deployments array.
   let serviceDeploymentReason = '';
-  let verdict: Pick<WatchResult, 'outcome' | 'headline' | 'ecsRollback'> | undefined;
 
   const logState = (text: string) => {
     if (text === lastLogged) return;
     lastLogged = text;
     opts.log(`${label}: ${text}`);
   };
-  const finish = (v: NonNullable<typeof verdict>): Step<void> => {
-    verdict = v;
-    return { kind: 'fail', reason: v.headline };
-  };
-  const throttled = (error: unknown): Step<void> => {
+  const conclude = (verdict: WatchVerdict): Step<WatchVerdict> => ({
+    kind: 'done',
+    value: verdict,
+  });
+  const throttled = (error: unknown): Step<WatchVerdict> => {
     logState(`ECS is throttling requests (${awsErrorName(error)}); backing off`);
     return { kind: 'wait', reason: progress, backoff: true };
   };
-  const apiError = (operation: string, error: unknown): Step<void> =>
-    finish({
+  const apiError = (operation: string, error: unknown): Step<WatchVerdict> =>
+    conclude({
       outcome: 'error',
       headline: `${operation} failed: ${awsErrorText(error)}`,
     });
@@ -218,7 +220,7 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
     return more.length > 0 ? `${headline} (service deployment: ${more.join('; ')})` : headline;
   };
 
-  function judge(service: Service, mine: Deployment | undefined): Step<void> | undefined {
+  function judge(service: Service, mine: Deployment | undefined): Step<WatchVerdict> | undefined {
     const deployments = service.deployments ?? [];
     const primary = primaryDeployment(deployments);
     const replacement =
@@ -234,7 +236,7 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
       (mine?.rolloutState === 'FAILED' && cb.rollback);
 
     if (rolledBackByEcs) {
-      return finish({
+      return conclude({
         outcome: 'rolled-back-by-ecs',
         headline: withReason(
           `rolled back by the ECS circuit breaker: ${mine?.rolloutStateReason ?? replacement?.rolloutStateReason ?? 'rollout FAILED'}`,
@@ -247,7 +249,7 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
       });
     }
     if (mine?.rolloutState === 'FAILED') {
-      return finish({
+      return conclude({
         outcome: 'failed',
         headline: withReason(`rollout FAILED: ${mine.rolloutStateReason ?? 'ECS gave no reason'}`),
       });
@@ -255,7 +257,7 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
     if (!mine || replacement) {
       replacedReads++;
       if (replacedReads < SUPERSEDED_READS && !confirmed) return { kind: 'wait', reason: progress };
-      return finish({
+      return conclude({
         outcome: 'superseded',
         headline: replacement
           ? `deployment ${deploymentId} was replaced by deployment ${describeDeployment(replacement)}, which this action did not start`
@@ -264,19 +266,22 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
     }
     replacedReads = 0;
     if (stoppedTasks.length >= opts.maxTaskFailures) {
-      return finish({
+      return conclude({
         outcome: 'failed',
         headline: `${stoppedTasks.length} tasks of the new deployment stopped (max-task-failures: ${opts.maxTaskFailures})`,
       });
     }
     if (isRolledOut(service, mine, opts.isNewDeployment)) {
-      return { kind: 'done', value: undefined };
+      return conclude({
+        outcome: 'completed',
+        headline: `rolled out in ${formatDuration(clock.now() - start)}`,
+      });
     }
     return undefined;
   }
 
   /** One look at the service: log what changed, and judge. */
-  async function observe(): Promise<Step<void>> {
+  async function observe(): Promise<Step<WatchVerdict>> {
     let service: Service | undefined;
     try {
       const out = await ecs.send(
@@ -287,7 +292,7 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
       return isThrottling(error) ? throttled(error) : apiError('DescribeServices', error);
     }
     if (!service) {
-      return finish({
+      return conclude({
         outcome: 'failed',
         headline: `service '${opts.service}' no longer exists in cluster '${cluster}'`,
       });
@@ -324,7 +329,7 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
     return judge(service, mine) ?? { kind: 'wait', reason: progress };
   }
 
-  const result = await poll<void>({
+  const result = await poll<WatchVerdict>({
     timeoutMs: opts.timeoutMs,
     intervalMs: POLL_INTERVAL_MS,
     maxIntervalMs: MAX_THROTTLED_INTERVAL_MS,
@@ -338,22 +343,20 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
     },
   });
 
-  const elapsedMs = clock.now() - start;
-  const base = { elapsedMs, events, stoppedTasks, progress };
-  if (result.outcome === 'done') {
-    return {
-      ...base,
-      outcome: 'completed',
-      headline: `rolled out in ${formatDuration(elapsedMs)}`,
-    };
+  const base = { elapsedMs: clock.now() - start, events, stoppedTasks, progress };
+  switch (result.outcome) {
+    case 'done':
+      return { ...base, ...result.value };
+    case 'aborted':
+      return { ...base, outcome: 'cancelled', headline: `cancelled while waiting: ${progress}` };
+    case 'deadline':
+      return {
+        ...base,
+        outcome: 'timed-out',
+        headline: `not rolled out within ${formatDuration(opts.timeoutMs)}: ${progress}`,
+      };
+    case 'failed':
+      // No attempt fails: every conclusion, failures included, is a verdict.
+      return { ...base, outcome: 'error', headline: result.reason };
   }
-  if (result.outcome === 'failed' && verdict) return { ...base, ...verdict };
-  if (result.outcome === 'aborted') {
-    return { ...base, outcome: 'cancelled', headline: `cancelled while waiting: ${progress}` };
-  }
-  return {
-    ...base,
-    outcome: 'timed-out',
-    headline: `not rolled out within ${formatDuration(opts.timeoutMs)}: ${progress}`,
-  };
 }
