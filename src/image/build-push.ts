@@ -22,17 +22,17 @@ import {
 } from './engine.js';
 import {
   BUILDX_CACHE_TAG,
+  FLAVOUR_NAMES,
   PODMAN_CACHE_SUFFIX,
+  buildCommand,
   buildEnv,
-  buildxBuildArgs,
-  dockerBuildArgs,
-  podmanBuildArgs,
   runBuild,
   type BuildFlavour,
   type BuildPlan,
 } from './build.js';
+import type { BuildSteps } from './progress.js';
 import { digestFromMetadata, pushReference } from './push.js';
-import { removeLeftovers, type Leftover } from './leftovers.js';
+import { LeftoverList, type Leftover } from './leftovers.js';
 import { readManifest, type RegistryCredentials } from './registry-api.js';
 import { LATEST_TAG, imageLabels } from './tags.js';
 import { getEcrLogin, type EcrApi } from '../ecr/auth.js';
@@ -255,14 +255,11 @@ export async function buildPush(
 ): Promise<BuildPushResult> {
   const clock = deps.clock ?? systemClock;
   // Values masked in every line this logs or throws; the login password joins them below.
-  const secrets = [
-    ...opts.build.buildArgs
-      .filter(([name]) => opts.build.secretBuildArgs.includes(name))
-      .map(([, value]) => value),
-    ...(opts.build.secrets ?? []).map(([, value]) => value),
-  ];
+  const secrets = secretValues(opts.build);
   const log = (line: string) => deps.log(redact(line, secrets));
+  const section = deps.section ?? ((_title, work) => work());
 
+  // 1. Everything that can fail without side effects: context, secrets, engine, credentials.
   checkBuildContext(opts.build);
   checkBuildSecrets(opts.build, deps.env);
   const { flavour, login, host } = await probeAndLogin(opts, deps);
@@ -270,108 +267,77 @@ export async function buildPush(
   const name = `${host}/${opts.repository}`;
   const references = opts.tags.map((tag) => `${name}:${tag}`);
 
-  let cache = cacheLocation(opts, flavour, name);
-  if (cache.note) deps.warn(`building without the registry cache: ${cache.note}`);
-  let repositoryCreated = false;
-  if (opts.registry.kind === 'ecr' && deps.ecr) {
-    const prepared = await prepareEcrRepository(deps.ecr, opts, { host, flavour, cache, log });
-    repositoryCreated = prepared.created;
-    if (prepared.cache.note && !cache.note)
-      deps.warn(`building without the registry cache: ${prepared.cache.note}`);
-    cache = prepared.cache;
-  }
+  // 2. The repository can take the tags; where the layer cache goes.
+  const { cache, repositoryCreated } = await prepareRepository(opts, deps, {
+    host,
+    flavour,
+    name,
+    log,
+  });
 
-  const leftovers: Leftover[] = [];
-  const report = () => deps.onLeftovers?.([...leftovers]);
+  // 3. Log in, build, push and read the digest back; on the way out, remove what this created.
+  const leftovers = new LeftoverList(deps.onLeftovers);
   // podman keeps this step's login in a private file (never the user's own auth file); without
   // a login it uses whatever login the runner already has.
   const authFile = flavour === 'podman' && login ? join(opts.workDir, 'auth.json') : undefined;
-  const place = { engine: opts.engine, ...(authFile ? { authFile } : {}) };
   try {
     if (login) {
-      leftovers.push({ kind: 'login', ...place, host });
-      report();
+      const place = { engine: opts.engine, authFile };
+      leftovers.add({ kind: 'login', ...place, host });
       await engineLogin(deps.run, place, login, deps.signal);
       log(`logged in to ${host} as ${login.username}`);
     }
     const builder =
-      flavour === 'buildx'
-        ? await containerBuilderIfNeeded(deps, opts, cache.ref, leftovers, report, log)
+      flavour === 'buildx' && needsContainerBuilder(cache.ref, opts.build.platforms)
+        ? await containerBuilder(deps.run, leftovers, log)
         : undefined;
 
-    // The secret values stay out of the plan: the engine gets files, by id.
-    const { secrets: buildSecrets = [], secretFiles = [], ssh = [], ...buildInputs } = opts.build;
     const secretDir = join(opts.workDir, 'build-secrets');
-    const plan: BuildPlan = {
-      ...buildInputs,
-      labels: imageLabels({ ...opts.source, created: new Date(clock.now()) }, opts.build.labels),
-      references,
-      ...(cache.ref ? { cacheRef: cache.ref } : {}),
-      secretMounts: [
-        ...buildSecrets.map(([id], i) => [id, join(secretDir, String(i))] as const),
-        ...secretFiles,
-      ],
-      ssh,
-    };
     const metadataFile = join(opts.workDir, 'buildx-metadata.json');
-    const [cmd, args] =
-      flavour === 'podman'
-        ? ['podman', podmanBuildArgs(plan, authFile ? { authFile } : {})]
-        : flavour === 'buildx'
-          ? ['docker', buildxBuildArgs(plan, { ...(builder ? { builder } : {}), metadataFile })]
-          : ['docker', dockerBuildArgs(plan)];
-    const section = deps.section ?? (<T>(_title: string, work: () => Promise<T>) => work());
+    const plan = buildPlan(opts.build, {
+      references,
+      labels: imageLabels({ ...opts.source, created: new Date(clock.now()) }, opts.build.labels),
+      cacheRef: cache.ref,
+      secretDir,
+    });
+    const command = buildCommand(flavour, plan, { authFile, builder, metadataFile });
     const built = await section(
-      `building ${references.join(', ')} with ${flavour === 'buildx' ? 'docker buildx' : cmd}`,
-      async () => {
-        // The files exist only while the build runs (workDir is private, 0700; the post step
-        // removes it too if this process is killed).
-        try {
-          if (buildSecrets.length > 0) {
-            mkdirSync(secretDir, { mode: 0o700 });
-            buildSecrets.forEach(([, value], i) =>
-              writeFileSync(join(secretDir, String(i)), value, { mode: 0o600, flag: 'wx' }),
-            );
-          }
-          return await runBuild({
+      `building ${references.join(', ')} with ${FLAVOUR_NAMES[flavour]}`,
+      () =>
+        withSecretFiles(secretDir, opts.build.secrets ?? [], () =>
+          runBuild({
             run: deps.run,
-            cmd,
-            args,
+            ...command,
             env: buildEnv(plan),
             timeoutMs: opts.buildTimeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS,
             log,
             secrets,
             now: () => clock.now(),
-            ...(deps.signal ? { signal: deps.signal } : {}),
-          });
-        } finally {
-          rmSync(secretDir, { recursive: true, force: true });
-        }
-      },
+            signal: deps.signal,
+          }),
+        ),
     );
     log(`built in ${formatDuration(built.durationMs)}`);
 
     // buildx pushed during the build; podman and plain docker push each tag now.
     const pushStarted = clock.now();
     let engineDigest: string | undefined;
-    if (flavour === 'buildx') {
-      engineDigest = digestFromMetadata(metadataFile);
-    } else {
+    if (flavour === 'buildx') engineDigest = digestFromMetadata(metadataFile);
+    else
       for (const reference of references) {
         const digest = await section(`pushing ${reference}`, () =>
           pushReference({
             run: deps.run,
             engine: opts.engine,
             reference,
-            ...(authFile ? { authFile } : {}),
+            authFile,
             workDir: opts.workDir,
             log,
-            ...(deps.signal ? { signal: deps.signal } : {}),
+            signal: deps.signal,
           }),
         );
         engineDigest ??= digest;
       }
-    }
     const pushMs = clock.now() - pushStarted;
 
     const shaTag = opts.tags[0] as string;
@@ -385,20 +351,101 @@ export async function buildPush(
       ...pushed,
       buildMs: built.durationMs,
       pushMs,
-      cache: {
-        mode: cache.ref ? 'registry' : 'none',
-        ...(cache.ref ? { ref: cache.ref } : {}),
-        steps: built.steps.steps,
-        cachedSteps: built.steps.cached,
-        ...(cache.note ? { note: cache.note } : {}),
-      },
+      cache: cacheReport(cache, built.steps),
       flavour,
       repositoryCreated,
     };
   } finally {
-    await removeLeftovers(deps.run, leftovers, deps.warn);
-    report();
+    await leftovers.removeAll(deps.run, deps.warn);
   }
+}
+
+/** The values no log line or error may show: secret build-arg values and build secrets. */
+function secretValues(build: BuildInputs): string[] {
+  return [
+    ...build.buildArgs
+      .filter(([name]) => build.secretBuildArgs.includes(name))
+      .map(([, value]) => value),
+    ...(build.secrets ?? []).map(([, value]) => value),
+  ];
+}
+
+/**
+ * What the engine builds: the build inputs with the labels, the references, the cache and the
+ * build secrets as files by id (`<secretDir>/<n>`); the secret values stay out of the plan.
+ */
+export function buildPlan(
+  build: BuildInputs,
+  parts: {
+    references: string[];
+    labels: Array<[string, string]>;
+    cacheRef?: string;
+    secretDir: string;
+  },
+): BuildPlan {
+  const { secrets = [], secretFiles = [], ssh = [], ...inputs } = build;
+  return {
+    ...inputs,
+    labels: parts.labels,
+    references: parts.references,
+    cacheRef: parts.cacheRef,
+    secretMounts: [
+      ...secrets.map(([id], i) => [id, join(parts.secretDir, String(i))] as const),
+      ...secretFiles,
+    ],
+    ssh,
+  };
+}
+
+/**
+ * Write the build secrets to 0600 files (`<dir>/<n>`, as `buildPlan` names them) for the time
+ * `work` runs. workDir is private (0700), and the post step removes it too if this process is
+ * killed.
+ */
+async function withSecretFiles<T>(
+  dir: string,
+  secrets: ReadonlyArray<[string, string]>,
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    if (secrets.length > 0) {
+      mkdirSync(dir, { mode: 0o700 });
+      secrets.forEach(([, value], i) =>
+        writeFileSync(join(dir, String(i)), value, { mode: 0o600, flag: 'wx' }),
+      );
+    }
+    return await work();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function cacheReport(cache: CacheLocation, steps: BuildSteps): CacheReport {
+  return {
+    mode: cache.ref ? 'registry' : 'none',
+    ref: cache.ref,
+    steps: steps.steps,
+    cachedSteps: steps.cached,
+    note: cache.note,
+  };
+}
+
+/**
+ * The ECR repository (found or created, tags writable) and where the layer cache goes; a warning
+ * when the build goes without the registry cache it was asked to use.
+ */
+async function prepareRepository(
+  opts: BuildPushOptions,
+  deps: BuildPushDeps,
+  ctx: { host: string; flavour: BuildFlavour; name: string; log: (line: string) => void },
+): Promise<{ cache: CacheLocation; repositoryCreated: boolean }> {
+  const cache = cacheLocation(opts, ctx.flavour, ctx.name);
+  if (cache.note) deps.warn(`building without the registry cache: ${cache.note}`);
+  if (opts.registry.kind !== 'ecr' || !deps.ecr) return { cache, repositoryCreated: false };
+  const prepared = await prepareEcrRepository(deps.ecr, opts, { ...ctx, cache });
+  if (prepared.cache.note && !cache.note)
+    deps.warn(`building without the registry cache: ${prepared.cache.note}`);
+  return { cache: prepared.cache, repositoryCreated: prepared.created };
 }
 
 /**
@@ -415,7 +462,7 @@ async function probeAndLogin(
   const [probed, token] = await Promise.allSettled([
     detectFlavour(deps.run, opts.engine, opts.build),
     registry.kind === 'ecr' && deps.ecr
-      ? getEcrLogin(deps.ecr, registry.registryId ? { registryId: registry.registryId } : {})
+      ? getEcrLogin(deps.ecr, { registryId: registry.registryId })
       : Promise.resolve(undefined),
   ]);
   if (probed.status === 'rejected') throw probed.reason;
@@ -435,7 +482,7 @@ async function probeAndLogin(
     const login = registry.credentials
       ? { host: registry.host, ...registry.credentials }
       : undefined;
-    return { flavour, host: registry.host, ...(login ? { login } : {}) };
+    return { flavour, host: registry.host, login };
   }
   throw new Error('ECR returned no login');
 }
@@ -474,7 +521,7 @@ async function prepareEcrRepository(
     return { created: repo.created, cache: ctx.cache };
 
   const cacheName = `${opts.repository}${PODMAN_CACHE_SUFFIX}`;
-  const ref = { name: cacheName, ...(registryId ? { registryId } : {}) };
+  const ref = { name: cacheName, registryId };
   let cacheRepo = await findRepository(ecr, ref);
   if (!cacheRepo && opts.createRepository) {
     cacheRepo = await createRepository(ecr, {
@@ -510,9 +557,9 @@ async function readBack(
       const registryId = opts.registry.registryId;
       view = await describePushedImage(
         deps.ecr,
-        { name: opts.repository, ...(registryId ? { registryId } : {}) },
+        { name: opts.repository, registryId },
         ctx.shaTag,
-        { clock: ctx.clock, ...(deps.signal ? { signal: deps.signal } : {}) },
+        { clock: ctx.clock, signal: deps.signal },
       );
     } else {
       const creds = opts.registry.kind === 'other' ? opts.registry.credentials : undefined;
@@ -520,8 +567,8 @@ async function readBack(
         host: ctx.host,
         repository: opts.repository,
         reference: ctx.shaTag,
-        ...(creds ? { credentials: creds } : {}),
-        ...(deps.fetch ? { fetch: deps.fetch } : {}),
+        credentials: creds,
+        fetch: deps.fetch,
       });
     }
   } catch (error) {
@@ -554,7 +601,7 @@ async function ensureRepository(
   registryId: string | undefined,
   log: (line: string) => void,
 ): Promise<RepositoryInfo> {
-  const ref = { name: opts.repository, ...(registryId ? { registryId } : {}) };
+  const ref = { name: opts.repository, registryId };
   const found = await findRepository(ecr, ref);
   if (found) return found;
   if (!opts.createRepository) {
@@ -578,29 +625,32 @@ async function ensureRepository(
   return created;
 }
 
-/**
- * The default `docker` driver of buildx cannot export a registry cache or build several
- * platforms; a throw-away docker-container builder can.
- */
-async function containerBuilderIfNeeded(
-  deps: BuildPushDeps,
-  opts: BuildPushOptions,
+/** The default `docker` driver of buildx cannot export a registry cache or build several platforms. */
+function needsContainerBuilder(
   cacheRef: string | undefined,
-  leftovers: Leftover[],
-  report: () => void,
+  platforms: readonly string[],
+): boolean {
+  return cacheRef !== undefined || platforms.length > 1;
+}
+
+/**
+ * A throw-away docker-container builder, unless the current builder is one already (or another
+ * driver that can export a cache); listed as a leftover before it is created.
+ */
+async function containerBuilder(
+  run: CommandRunner,
+  leftovers: LeftoverList,
   log: (line: string) => void,
 ): Promise<string | undefined> {
-  if (!cacheRef && opts.build.platforms.length <= 1) return undefined;
-  const inspect = await deps.run('docker', ['buildx', 'inspect'], { timeoutMs: PROBE_TIMEOUT_MS });
+  const inspect = await run('docker', ['buildx', 'inspect'], { timeoutMs: PROBE_TIMEOUT_MS });
   const driver = /^Driver:\s*(\S+)/m.exec(inspect.stdout)?.[1];
   if (inspect.code === 0 && driver !== 'docker') return undefined;
   const name = `shipyard-${Math.random().toString(36).slice(2, 10)}`;
-  leftovers.push({ kind: 'builder', name });
-  report();
+  leftovers.add({ kind: 'builder', name });
   log(
     `the current buildx builder uses the docker driver, which cannot export a registry cache: creating builder ${name} (docker-container driver)`,
   );
-  const r = await deps.run(
+  const r = await run(
     'docker',
     ['buildx', 'create', '--name', name, '--driver', 'docker-container', '--bootstrap'],
     { timeoutMs: 5 * 60_000, onLine: log },

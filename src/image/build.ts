@@ -130,6 +130,38 @@ export function dockerBuildArgs(plan: BuildPlan): string[] {
   ];
 }
 
+/** The command line of one build: which program, with which arguments. */
+export interface BuildCommand {
+  cmd: 'podman' | 'docker';
+  args: string[];
+}
+
+/** How a flavour is named in the log. */
+export const FLAVOUR_NAMES: Record<BuildFlavour, string> = {
+  podman: 'podman',
+  buildx: 'docker buildx',
+  docker: 'docker',
+};
+
+/**
+ * The build command for `flavour`: podman's auth file, buildx's builder and metadata file are
+ * used by the flavours that have them.
+ */
+export function buildCommand(
+  flavour: BuildFlavour,
+  plan: BuildPlan,
+  opts: { authFile?: string; builder?: string; metadataFile: string },
+): BuildCommand {
+  switch (flavour) {
+    case 'podman':
+      return { cmd: 'podman', args: podmanBuildArgs(plan, opts) };
+    case 'buildx':
+      return { cmd: 'docker', args: buildxBuildArgs(plan, opts) };
+    case 'docker':
+      return { cmd: 'docker', args: dockerBuildArgs(plan) };
+  }
+}
+
 /** A build that failed: the step it stopped at, the engine's reason and the last lines of output. */
 export class BuildError extends Error {
   constructor(

@@ -63,3 +63,24 @@ export async function removeLeftovers(
     else leftovers.splice(leftovers.indexOf(item), 1);
   }
 }
+
+/**
+ * The leftovers of one run. Each is added before it exists (a process killed while creating it
+ * still leaves it listed for the post step), and `onChange` hears the list each time it changes.
+ */
+export class LeftoverList {
+  private readonly items: Leftover[] = [];
+
+  constructor(private readonly onChange?: (leftovers: Leftover[]) => void) {}
+
+  add(item: Leftover): void {
+    this.items.push(item);
+    this.onChange?.([...this.items]);
+  }
+
+  /** Remove them all, newest first; what could not be removed stays listed. */
+  async removeAll(run: CommandRunner, warn: (line: string) => void): Promise<void> {
+    await removeLeftovers(run, this.items, warn);
+    this.onChange?.([...this.items]);
+  }
+}

@@ -1,5 +1,6 @@
 /** Build command lines of each engine, and what is read from their build logs. */
 import {
+  buildCommand,
   buildEnv,
   buildxBuildArgs,
   dockerBuildArgs,
@@ -8,6 +9,7 @@ import {
   BuildError,
   type BuildPlan,
 } from '../../src/image/build.js';
+import { buildPlan, type BuildInputs } from '../../src/image/build-push.js';
 import { BuildLog } from '../../src/image/progress.js';
 import type { CommandRunner } from '../../src/image/engine.js';
 
@@ -31,6 +33,65 @@ const plan: BuildPlan = {
 };
 
 describe('command lines', () => {
+  it('the plan names build secrets by id and file, never their values', () => {
+    const build: BuildInputs = {
+      context: 'app',
+      platforms: [],
+      buildArgs: [],
+      secretBuildArgs: [],
+      labels: [['team', 'api']],
+      pull: false,
+      noCache: false,
+      provenance: false,
+      sbom: false,
+      secrets: [
+        ['npm', 'npm-secret-value'],
+        ['pip', 'pip-secret-value'],
+      ],
+      secretFiles: [['npmrc', '/home/runner/.npmrc']],
+    };
+    const built = buildPlan(build, {
+      references: ['reg.example/api:abc'],
+      labels: [['org.opencontainers.image.revision', 'abc']],
+      secretDir: '/work/build-secrets',
+    });
+    expect(built.secretMounts).toEqual([
+      ['npm', '/work/build-secrets/0'],
+      ['pip', '/work/build-secrets/1'],
+      ['npmrc', '/home/runner/.npmrc'],
+    ]);
+    expect(built.labels).toEqual([['org.opencontainers.image.revision', 'abc']]);
+    expect(built.cacheRef).toBeUndefined();
+    expect(JSON.stringify(built)).not.toMatch(/secret-value/);
+  });
+
+  it('picks the program and arguments of each flavour', () => {
+    const files = { authFile: '/w/auth.json', builder: 'shipyard-x', metadataFile: '/w/m.json' };
+    expect(buildCommand('podman', plan, files)).toEqual({
+      cmd: 'podman',
+      args: podmanBuildArgs(plan, { authFile: '/w/auth.json' }),
+    });
+    expect(buildCommand('buildx', plan, files)).toEqual({
+      cmd: 'docker',
+      args: buildxBuildArgs(plan, { builder: 'shipyard-x', metadataFile: '/w/m.json' }),
+    });
+    expect(buildCommand('docker', plan, files)).toEqual({
+      cmd: 'docker',
+      args: dockerBuildArgs(plan),
+    });
+    expect(buildCommand('podman', plan, files).args.slice(0, 3)).toEqual([
+      'build',
+      '--authfile',
+      '/w/auth.json',
+    ]);
+    expect(buildCommand('buildx', plan, files).args.slice(0, 4)).toEqual([
+      'buildx',
+      'build',
+      '--builder',
+      'shipyard-x',
+    ]);
+  });
+
   it('build secrets and ssh: by id and file, podman and buildx alike, never a value', () => {
     const withSecrets: BuildPlan = {
       ...plan,
