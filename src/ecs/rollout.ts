@@ -15,6 +15,7 @@ import {
 import { systemClock, type Clock } from '../poll.js';
 import { awsErrorName, awsErrorText } from '../aws.js';
 import { errorMessage } from '../errors.js';
+import { ProgressLog } from '../progress.js';
 import { formatDuration } from '../duration.js';
 import {
   deploymentStartedBy,
@@ -130,8 +131,6 @@ export interface DeployEcsResult {
 
 /** Statuses that count as success. */
 const OK_STATUSES: readonly ServiceStatus[] = ['completed', 'started'];
-/** Never leave the log silent for longer than this while waiting. */
-const HEARTBEAT_MS = 60_000;
 /** DescribeServices takes at most this many services per call. */
 const DESCRIBE_BATCH = 10;
 /** Events quoted in a failure message. */
@@ -178,11 +177,8 @@ export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult
   const clock = opts.clock ?? systemClock;
   const start = clock.now();
   const log = opts.log ?? (() => {});
-  let lastLogAt = start;
-  const say = (line: string) => {
-    lastLogAt = clock.now();
-    log(line);
-  };
+  const progressLog = new ProgressLog(log, clock);
+  const say = (line: string) => progressLog.say(line);
 
   const { planned, registrations } = await plan(opts, say);
 
@@ -207,13 +203,12 @@ export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult
 
   const progress = new Map<string, string>();
   const reader = new ServiceDeploymentReader(opts.ecs, clock);
-  const heartbeat = () => {
-    if (clock.now() - lastLogAt < HEARTBEAT_MS || progress.size === 0) return;
-    say(
-      `still waiting after ${formatDuration(clock.now() - start)}: ` +
-        [...progress.entries()].map(([label, text]) => `${label} (${text})`).join('; '),
+  const heartbeat = () =>
+    progressLog.remind(() =>
+      progress.size === 0
+        ? undefined
+        : [...progress.entries()].map(([label, text]) => `${label} (${text})`).join('; '),
     );
-  };
 
   const services = await Promise.all(
     planned.map((p) => {

@@ -5,6 +5,7 @@
 import { poll, type Clock, systemClock } from '../poll.js';
 import { formatDuration } from '../duration.js';
 import { redact } from '../redact.js';
+import { ProgressLog } from '../progress.js';
 import { displayUrl } from './url-secrets.js';
 import { judgeAnswer, type Expectation } from './expect.js';
 import { probe as realProbe, type ProbeAnswer, type ProbeRequest } from './probe.js';
@@ -55,8 +56,6 @@ export interface WaitHealthyResult {
 }
 
 const EXCERPT_CHARS = 200;
-/** Never leave the log silent for longer than this while waiting. */
-const HEARTBEAT_MS = 60_000;
 
 export async function waitHealthy(opts: WaitHealthyOptions): Promise<WaitHealthyResult> {
   const clock = opts.clock ?? systemClock;
@@ -64,25 +63,19 @@ export async function waitHealthy(opts: WaitHealthyOptions): Promise<WaitHealthy
   const secrets = opts.secrets ?? [];
   const log = opts.log ?? (() => {});
   const start = clock.now();
-  let lastLogAt = start;
-  const say = (line: string) => {
-    lastLogAt = clock.now();
-    log(redact(line, secrets));
-  };
+  const progress = new ProgressLog((line) => log(redact(line, secrets)), clock);
+  const say = (line: string) => progress.say(line);
   const reports = opts.urls.map(
     (u) => ({ url: displayUrl(u), healthy: false, attempts: 0, elapsedMs: 0 }) as UrlReport,
   );
 
-  const heartbeat = () => {
-    if (clock.now() - lastLogAt < HEARTBEAT_MS) return;
-    const waiting = reports.filter((r) => !r.healthy);
-    say(
-      `still waiting after ${formatDuration(clock.now() - start)}: ` +
-        waiting
-          .map((r) => `${r.url} (${r.problem ?? 'no answer yet'}, ${r.attempts} attempts)`)
-          .join('; '),
+  const heartbeat = () =>
+    progress.remind(() =>
+      reports
+        .filter((r) => !r.healthy)
+        .map((r) => `${r.url} (${r.problem ?? 'no answer yet'}, ${r.attempts} attempts)`)
+        .join('; '),
     );
-  };
 
   await Promise.all(
     opts.urls.map(async (url, i) => {

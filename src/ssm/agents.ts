@@ -7,7 +7,7 @@ import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/cli
 import { awsErrorText, isThrottling } from '../aws.js';
 import { formatDuration } from '../duration.js';
 import { poll, systemClock, type Clock } from '../poll.js';
-import { progressLog } from './progress.js';
+import { ProgressLog } from '../progress.js';
 import { describeTargets, type RolloutTargets } from './targets.js';
 
 export interface WaitForAgentsOptions {
@@ -62,7 +62,7 @@ export function describeNotOnline(n: NotOnline): string {
 
 export async function waitForAgents(opts: WaitForAgentsOptions): Promise<AgentsResult> {
   const clock = opts.clock ?? systemClock;
-  const progress = progressLog(opts.log ?? (() => {}), clock);
+  const progress = new ProgressLog(opts.log ?? (() => {}), clock);
   const where = `${describeTargets(opts.targets)} in ${opts.region}`;
   let notOnline: NotOnline[] = [];
   let offline: NotOnline[] = [];

@@ -22,7 +22,7 @@ import { awsErrorName, awsErrorText, isThrottling } from '../aws.js';
 import { errorMessage } from '../errors.js';
 import { formatDuration } from '../duration.js';
 import { poll, systemClock, type Clock } from '../poll.js';
-import { progressLog } from './progress.js';
+import { ProgressLog } from '../progress.js';
 import {
   commandStateWords,
   invocationState,
@@ -183,7 +183,7 @@ export async function trackCommand(
 ): Promise<RunCommandResult> {
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? (() => {});
-  const progress = progressLog(log, clock);
+  const progress = new ProgressLog(log, clock);
   const url = consoleUrl(opts.region, commandId);
   progress.say(`sent command ${commandId}: ${url}`);
 
