@@ -26,9 +26,8 @@ export async function run(): Promise<void> {
   try {
     const inputs = readInputs((name) => core.getInput(name));
     const region = await resolveRegion(inputs);
-    // Render before any AWS call: a script SSM would refuse fails here.
-    const { script } = prepareDeployCommand(hostSpec(inputs.spec, region));
     if (inputs.mode === 'print-script') {
+      const { script } = prepareDeployCommand(hostSpec(inputs.spec, region));
       core.info(script);
       core.setOutput('status', 'printed');
       await writeSummary(printedScriptSummary(script));
@@ -36,6 +35,9 @@ export async function run(): Promise<void> {
     }
     // resolveRegion finds one or throws, unless the inputs are print-script's.
     if (region === undefined) throw new Error('no region');
+    // Rendered once, before any AWS call: a script SSM would refuse fails here.
+    const spec = withRunId(inputs.spec);
+    const command = prepareDeployCommand(hostSpec(spec, region));
 
     const coverage = timeoutCoverageWarning({
       timeoutMs: inputs.timeoutMs,
@@ -60,7 +62,8 @@ export async function run(): Promise<void> {
       rollout = await deployEc2Ssm({
         ssm,
         region,
-        spec: withRunId(inputs.spec),
+        spec,
+        command,
         targets: inputs.targets,
         documentName: inputs.documentName,
         maxConcurrency: inputs.maxConcurrency,

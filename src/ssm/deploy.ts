@@ -56,6 +56,11 @@ export interface DeployEc2SsmOptions {
   /** The SSM client's region: where the instances are, and the default for the host's AWS CLI. */
   region: string;
   spec: DeploySpec;
+  /**
+   * The command rendered from `hostSpec(spec, region)`, when the caller rendered it already (the
+   * adapter does, before any AWS call); else it is rendered here.
+   */
+  command?: DeployCommand;
   targets: RolloutTargets;
   documentName: string;
   maxConcurrency: string;
@@ -139,7 +144,7 @@ const TAIL_LINES = 30;
 export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRollout> {
   const log = opts.log ?? (() => {});
   const spec = hostSpec(opts.spec, opts.region);
-  const { commands } = prepareDeployCommand(spec);
+  const { commands } = opts.command ?? prepareDeployCommand(spec);
   const fullOutput = describeFullOutput(opts.output);
   const base = { region: opts.region, ...(fullOutput ? { fullOutput } : {}) };
 
