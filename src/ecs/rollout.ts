@@ -223,16 +223,9 @@ export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult
         heartbeat,
         reader,
       }).catch((error: unknown): ServiceReport => ({
-        service: p.name,
-        status: 'error',
+        ...newReport(p, newTaskDefinition, images),
         headline: `unexpected error: ${errorMessage(error)}`,
-        previousTaskDefinition: p.previousTaskDefinition,
-        taskDefinition: newTaskDefinition ?? p.previousTaskDefinition,
-        images,
         elapsedMs: clock.now() - start,
-        events: [],
-        stoppedTasks: [],
-        progress: '',
       }));
     }),
   );
@@ -381,19 +374,7 @@ async function rollOutService(
 ): Promise<ServiceReport> {
   const { clock, say } = shared;
   const started = clock.now();
-  const report: ServiceReport = {
-    service: p.name,
-    status: 'error',
-    headline: '',
-    previousTaskDefinition: p.previousTaskDefinition,
-    taskDefinition: newTaskDefinition ?? p.previousTaskDefinition,
-    images,
-    elapsedMs: 0,
-    events: [],
-    stoppedTasks: [],
-    progress: '',
-    strategy: p.strategy,
-  };
+  const report = newReport(p, newTaskDefinition, images);
   const seenEventIds = eventIds(p.service.events);
 
   const knownIds = new Set((p.service.deployments ?? []).map((d) => d.id ?? ''));
@@ -419,7 +400,7 @@ async function rollOutService(
     };
   }
 
-  const watch = await watchService(opts, p, update, seenEventIds, shared);
+  const watch = await watchService(opts, p, { ...update, knownIds }, seenEventIds, shared);
   Object.assign(report, {
     headline: watch.headline,
     events: watch.events,
@@ -477,6 +458,27 @@ async function rollOutService(
   }
 }
 
+/** A service's report before anything happened: an error until the rollout says otherwise. */
+function newReport(
+  p: PlannedService,
+  newTaskDefinition: string | undefined,
+  images: Array<[string, string]>,
+): ServiceReport {
+  return {
+    service: p.name,
+    status: 'error',
+    headline: '',
+    previousTaskDefinition: p.previousTaskDefinition,
+    taskDefinition: newTaskDefinition ?? p.previousTaskDefinition,
+    images,
+    elapsedMs: 0,
+    events: [],
+    stoppedTasks: [],
+    progress: '',
+    strategy: p.strategy,
+  };
+}
+
 /** UpdateService, and which deployment it started (or, when it started none, the current one). */
 async function startDeployment(
   opts: DeployEcsOptions,
@@ -504,13 +506,12 @@ async function startDeployment(
   const fresh = deploymentStartedBy(knownIds, deployments);
   const tracked = fresh ?? primaryDeployment(deployments);
   if (!tracked?.id) return { error: 'UpdateService answered without any deployment' };
-  return { deploymentId: tracked.id, isNew: fresh !== undefined, knownIds, startedAfter };
+  return { deploymentId: tracked.id, isNew: fresh !== undefined, startedAfter };
 }
 
 interface Update {
   deploymentId: string;
   isNew: boolean;
-  knownIds: Set<string>;
   /** Just before UpdateService, less the allowance for clock skew. */
   startedAfter: Date;
 }
@@ -534,7 +535,8 @@ function ecsRollbackHeadline(
 function watchService(
   opts: DeployEcsOptions,
   p: PlannedService,
-  update: Update,
+  /** The deployment to watch, and the deployments there were before it. */
+  update: Update & { knownIds: ReadonlySet<string> },
   seenEventIds: Set<string>,
   shared: Shared,
   label = p.label,
@@ -652,7 +654,14 @@ async function rollBack(
     return;
   }
   rollback.deploymentId = update.deploymentId;
-  const watch = await watchService(opts, p, update, seenEventIds, shared, `${p.label} (rollback)`);
+  const watch = await watchService(
+    opts,
+    p,
+    { ...update, knownIds },
+    seenEventIds,
+    shared,
+    `${p.label} (rollback)`,
+  );
   rollback.events = watch.events;
   rollback.elapsedMs = clock.now() - started;
   rollback.stoppedTasks = watch.stoppedTasks;
