@@ -129,6 +129,8 @@ export interface Elbv2StandIn {
     region: string;
     credentials: { accessKeyId: string; secretAccessKey: string };
   };
+  /** Environment that points a bundle's ELBv2 client here, with region and throw-away credentials. */
+  actionEnv(): Record<string, string>;
   arnOf(groupName: string): string;
   /** The health of every target the group knows (registered or draining), as DescribeTargetHealth gives it. */
   targetHealth(group: string): TargetHealthView[];
@@ -610,6 +612,14 @@ export async function startElbv2StandIn(options: Elbv2StandInOptions): Promise<E
       endpoint,
       region,
       credentials: { accessKeyId: 'AKIDSTUB', secretAccessKey: 'stub-secret' },
+    }),
+    actionEnv: () => ({
+      // The SDK's variable for the service ID "Elastic Load Balancing v2".
+      AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2: endpoint,
+      AWS_REGION: region,
+      AWS_ACCESS_KEY_ID: 'AKIDSTUB',
+      AWS_SECRET_ACCESS_KEY: 'stub-secret',
+      AWS_EC2_METADATA_DISABLED: 'true',
     }),
     arnOf: (name) => findGroup(name).arn,
     targetHealth(ref) {

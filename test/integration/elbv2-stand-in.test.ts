@@ -446,3 +446,18 @@ it('generates traffic through every attached group and records the lowest health
   elb.resetLowestHealthy();
   expect(elb.lowestHealthyCount('web')).toBe(2);
 });
+
+it('its actionEnv points a client configured only from the environment at it', async () => {
+  const { elb } = await start({ targetGroups: [{ name: 'web' }] });
+  const saved = { ...process.env };
+  Object.assign(process.env, elb.actionEnv());
+  try {
+    const client = new ElasticLoadBalancingV2Client({});
+    const out = await client.send(new DescribeTargetGroupsCommand({ Names: ['web'] }));
+    expect(out.TargetGroups?.[0]?.TargetGroupArn).toBe(elb.arnOf('web'));
+  } finally {
+    for (const key of Object.keys(elb.actionEnv()))
+      if (saved[key] === undefined) delete process.env[key];
+      else process.env[key] = saved[key];
+  }
+});
