@@ -48,9 +48,16 @@ export interface TargetGroupSpec {
   healthyThresholdCount?: number;
   /** AWS default 2. */
   unhealthyThresholdCount?: number;
-  /** AWS default 300 (`deregistration_delay.timeout_seconds`). */
+  /**
+   * AWS default 300 (`deregistration_delay.timeout_seconds`). A deregistered target drains for all
+   * of it: AWS may end a drain early when the target has no connections left; this never does.
+   */
   deregistrationDelaySeconds?: number;
-  /** Time a new target spends in `initial` / Elb.RegistrationInProgress before its first check. 0 unless given. */
+  /**
+   * Time a new target spends in `initial` / Elb.RegistrationInProgress before checks start; 0 unless
+   * given. A new target whose host serves turns healthy after registrationSeconds + interval ×
+   * healthy threshold (the warm-up).
+   */
   registrationSeconds?: number;
   /** Reason a failing target reports; `Target.ResponseCodeMismatch` for HTTP(S), `Target.FailedHealthChecks` otherwise. */
   unhealthyReason?: UnhealthyReason;
