@@ -212,7 +212,7 @@ export async function startElbv2StandIn(options: Elbv2StandInOptions): Promise<E
     spec,
     arn:
       spec.arn ??
-      `arn:aws:elasticloadbalancing:${region}:${ACCOUNT}:targetgroup/${spec.name}/${(0x7ab5c0de0000 + index).toString(16)}`,
+      `arn:aws:elasticloadbalancing:${region}:${ACCOUNT}:targetgroup/${spec.name}/${(0x7ab5c0de0000 + index).toString(16).padStart(16, '0')}`,
     targets: [],
     lowestHealthy: Number.POSITIVE_INFINITY,
     roundRobin: 0,

@@ -47,7 +47,7 @@ export class SimulatedHosts {
   static numbered(count: number, zones = ['us-east-1a', 'us-east-1b']): SimulatedHosts {
     return new SimulatedHosts(
       Array.from({ length: count }, (_, i) => ({
-        instanceId: `i-${String(i + 1).padStart(16, '0')}`,
+        instanceId: `i-${String(i + 1).padStart(17, '0')}`,
         availabilityZone: zones[i % zones.length],
       })),
     );

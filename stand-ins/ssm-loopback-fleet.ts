@@ -149,6 +149,7 @@ export async function startLoopbackSsmFleet(
     if (inv.status !== 'Pending') return;
     inv.status = 'InProgress';
     inv.startedAt = elapsed();
+    if (isResultRead(command.input)) return answerResultRead(command, inv);
     const id = inv.instanceId;
     const outcome = options.outcomes?.[id] ?? 'deployed';
     const { container, image } = settingsOf(command.input);
@@ -181,6 +182,25 @@ export async function startLoopbackSsmFleet(
       inv.endedAt = elapsed();
       pump(command);
     });
+  }
+
+  /**
+   * The command deploy-ec2-ssm's put-back sends (src/ssm/lb/settle.ts): it waits for the host's
+   * deploy lock, so it answers once the host's last deploy has finished, with the result recorded.
+   */
+  function answerResultRead(command: LoopbackCommand, inv: LoopbackInvocation) {
+    const check = () => {
+      if (inv.status !== 'InProgress') return;
+      const last = hostDeploys.filter((d) => d.instanceId === inv.instanceId).at(-1);
+      if (last !== undefined && last.result === undefined) return later(20, check);
+      inv.stdout = last?.result
+        ? `${RESULT_MARKER}${JSON.stringify(last.result)}\n`
+        : 'no result recorded\n';
+      inv.status = last?.result ? 'Success' : 'Failed';
+      inv.endedAt = elapsed();
+      pump(command);
+    };
+    check();
   }
 
   function commandStatus(c: LoopbackCommand) {
@@ -418,6 +438,12 @@ export function concurrencyOf(value: string, targets: number): number {
   const percent = /^(\d+)%$/.exec(value);
   if (percent) return Math.max(1, Math.floor((targets * Number(percent[1])) / 100));
   return Math.max(1, Number(value) || 1);
+}
+
+/** A command that reads a host's recorded result rather than deploying (no settings block). */
+export function isResultRead(input: Record<string, unknown>): boolean {
+  const commands = (input.Parameters as { commands?: string[] } | undefined)?.commands?.[0] ?? '';
+  return commands.includes('last-result.') && !commands.includes('# --- settings ---');
 }
 
 /** The container and image a deploy-ec2-ssm command was sent for, from its settings block. */

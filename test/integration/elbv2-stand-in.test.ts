@@ -26,9 +26,9 @@ import {
 } from '../../stand-ins/elbv2.js';
 import { SimulatedHosts } from '../../stand-ins/hosts.js';
 
-const I1 = 'i-0000000000000001';
-const I2 = 'i-0000000000000002';
-const I3 = 'i-0000000000000003';
+const I1 = 'i-00000000000000001';
+const I2 = 'i-00000000000000002';
+const I3 = 'i-00000000000000003';
 
 let elb: Elbv2StandIn | undefined;
 afterEach(async () => {
