@@ -1,9 +1,16 @@
 /** The deploy-ec2-ssm adapter: read inputs, deploy, write outputs and the job summary. */
 import * as core from '@actions/core';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { readInputs, type DeployEc2SsmInputs } from '../../src/inputs/deploy-ec2-ssm.js';
+import {
+  readInputs,
+  type DeployEc2SsmInputs,
+  type RolloutInputs,
+} from '../../src/inputs/deploy-ec2-ssm.js';
+import type { OutOfService } from '../../src/ssm/lb/rolling.js';
+import { batchesJson, batchesSummary } from '../../src/ssm/lb/summary.js';
 import {
   deployEc2Ssm,
+  type DeployEc2SsmOptions,
   hostSpec,
   prepareDeployCommand,
   timeoutCoverageWarning,
@@ -17,7 +24,7 @@ import {
   rolloutSummary,
 } from '../../src/ssm/report.js';
 import { awsClientConfig } from '../../src/aws.js';
-import { hostAccessOptions, type DeploySpec } from '../../src/ssm/spec.js';
+import { DEFAULT_STATE_DIR, hostAccessOptions, type DeploySpec } from '../../src/ssm/spec.js';
 import { cancelOnSignals } from '../../src/signals.js';
 import { failWith, logUntrusted, writeSummary } from '../shared/io.js';
 import { STATE } from './state.js';
@@ -47,7 +54,7 @@ export async function run(): Promise<void> {
         ? { instanceCount: inputs.targets.instanceIds.length }
         : {}),
     });
-    if (coverage) core.warning(coverage);
+    if (coverage && inputs.targetGroupArns.length === 0) core.warning(coverage);
     const hostAccess = hostAccessOptions(inputs.spec.runOptions);
     if (hostAccess.length > 0)
       core.warning(
@@ -57,37 +64,44 @@ export async function run(): Promise<void> {
     const ssm = new SSMClient(awsClientConfig({ region }));
     const stopOnSignal = cancelOnSignals();
     const sent: string[] = [];
+    const common = {
+      ssm,
+      region,
+      spec,
+      command,
+      targets: inputs.targets,
+      documentName: inputs.documentName,
+      maxConcurrency: inputs.maxConcurrency,
+      maxErrors: inputs.maxErrors,
+      comment: inputs.comment ?? defaultComment(),
+      timeoutMs: inputs.timeoutMs,
+      executionTimeoutMs: inputs.executionTimeoutMs,
+      waitForAgentMs: inputs.waitForAgentMs,
+      skipOffline: inputs.skipOffline,
+      output: inputs.output,
+      onSent: (commandId: string) => {
+        // Saved at once: if this step is killed while waiting, the post step cancels them all.
+        sent.push(commandId);
+        core.saveState(STATE.commandId, sent[0]);
+        core.saveState(STATE.commandIds, JSON.stringify(sent));
+        core.saveState(STATE.region, region);
+        core.saveState(STATE.image, inputs.spec.image);
+        core.setOutput('command-id', sent[0]);
+      },
+      // Lines may quote hosts (their output, a health command's answer): no workflow command in
+      // them may run.
+      log: logUntrusted,
+      signal: stopOnSignal.signal,
+    };
     let rollout: DeployRollout;
+    let batches: string | undefined;
     try {
-      rollout = await deployEc2Ssm({
-        ssm,
-        region,
-        spec,
-        command,
-        targets: inputs.targets,
-        documentName: inputs.documentName,
-        maxConcurrency: inputs.maxConcurrency,
-        maxErrors: inputs.maxErrors,
-        comment: inputs.comment ?? defaultComment(),
-        timeoutMs: inputs.timeoutMs,
-        executionTimeoutMs: inputs.executionTimeoutMs,
-        waitForAgentMs: inputs.waitForAgentMs,
-        skipOffline: inputs.skipOffline,
-        output: inputs.output,
-        onSent: (commandId) => {
-          // Saved at once: if this step is killed while waiting, the post step cancels them all.
-          sent.push(commandId);
-          core.saveState(STATE.commandId, sent[0]);
-          core.saveState(STATE.commandIds, JSON.stringify(sent));
-          core.saveState(STATE.region, region);
-          core.saveState(STATE.image, inputs.spec.image);
-          core.setOutput('command-id', sent[0]);
-        },
-        // Lines may quote hosts (their output, a health command's answer): no workflow command in
-        // them may run.
-        log: logUntrusted,
-        signal: stopOnSignal.signal,
-      });
+      if (inputs.targetGroupArns.length > 0) {
+        const lb = await runLoadBalanced(inputs, common);
+        rollout = lb.rollout;
+        batches = lb.summary;
+        core.setOutput('batches', lb.batchesJson);
+      } else rollout = await deployEc2Ssm(common);
     } finally {
       stopOnSignal.dispose();
     }
@@ -100,7 +114,7 @@ export async function run(): Promise<void> {
     core.setOutput('instances', instancesJson(rollout));
     core.setOutput('succeeded', String(rollout.succeeded));
     core.setOutput('failed', String(rollout.failed));
-    await writeSummary(rolloutSummary(rollout));
+    await writeSummary(rolloutSummary(rollout) + (batches ?? ''));
     const outdated = outdatedWarning(rollout);
     if (outdated) core.warning(outdated);
     if (rollout.status === 'succeeded')
@@ -109,6 +123,64 @@ export async function run(): Promise<void> {
   } catch (error) {
     failWith(error);
   }
+}
+
+/**
+ * Batch by batch behind the target groups. The hosts out of their groups are saved before each
+ * deregistration; on the deadline, the ones that serve are put back here, and on a cancel, by the
+ * post step (the runner gives this step only seconds after a cancel).
+ */
+async function runLoadBalanced(
+  inputs: RolloutInputs,
+  common: DeployEc2SsmOptions,
+): Promise<{ rollout: DeployRollout; summary: string; batchesJson: string }> {
+  const { deployLoadBalanced, putBackServingHosts } = await import('./load-balanced.js');
+  const stateDir = inputs.spec.stateDir ?? DEFAULT_STATE_DIR;
+  core.saveState(
+    STATE.hostSettings,
+    JSON.stringify({
+      containerName: inputs.spec.containerName,
+      stateDir,
+      documentName: inputs.documentName,
+      executionTimeoutMs: inputs.executionTimeoutMs,
+    }),
+  );
+  const rollout = await deployLoadBalanced({
+    ...common,
+    targetGroupArns: inputs.targetGroupArns,
+    drainTimeoutMs: inputs.drainTimeoutMs,
+    healthTimeoutMs: inputs.healthTimeoutMs,
+    timeoutExplicit: inputs.timeoutExplicit,
+    onOutOfService: (hosts) => {
+      core.saveState(STATE.region, common.region);
+      core.saveState(STATE.image, inputs.spec.image);
+      core.saveState(STATE.outOfService, JSON.stringify(hosts));
+    },
+    warn: (line) => core.warning(line),
+  });
+  let leftOut = rollout.leftOut;
+  if (rollout.status === 'timed-out' && leftOut.length > 0) {
+    // Hosts stopped mid-deploy end within execution-timeout: wait for them, then put back those
+    // that serve.
+    const settled = await putBackServingHosts({
+      ssm: common.ssm,
+      region: common.region,
+      hosts: JSON.parse(core.getState(STATE.outOfService) || '[]') as OutOfService[],
+      image: inputs.spec.image,
+      containerName: inputs.spec.containerName,
+      stateDir,
+      documentName: inputs.documentName,
+      budgetMs: inputs.executionTimeoutMs,
+      log: logUntrusted,
+    });
+    leftOut = settled.leftOut.map((h) => h.instanceId);
+  }
+  if (rollout.status !== 'cancelled') core.saveState(STATE.outOfService, '[]');
+  return {
+    rollout,
+    summary: batchesSummary(rollout, leftOut),
+    batchesJson: batchesJson(rollout),
+  };
 }
 
 /**

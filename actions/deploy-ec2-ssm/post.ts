@@ -14,14 +14,65 @@ import { describeInstanceFailure, readCancelledHosts } from '../../src/ssm/deplo
 import { cancelCommand } from '../../src/ssm/run-command.js';
 import { logUntrusted } from '../shared/io.js';
 import { STATE } from './state.js';
+import type { OutOfService } from '../../src/ssm/lb/rolling.js';
+import { DEFAULT_STATE_DIR } from '../../src/ssm/spec.js';
 
 export async function post(): Promise<void> {
   const commandId = core.getState(STATE.commandId);
-  if (commandId === '' || core.getState(STATE.finished) === 'true') return;
+  const outOfService = outOfServiceOf(core.getState(STATE.outOfService));
   const region = core.getState(STATE.region);
   const ssm = new SSMClient(awsClientConfig(region ? { region } : {}));
-  for (const id of commandIdsOf(commandId, core.getState(STATE.commandIds)))
-    await cancelAndReport(ssm, id, core.getState(STATE.image));
+  if (commandId !== '' && core.getState(STATE.finished) !== 'true')
+    for (const id of commandIdsOf(commandId, core.getState(STATE.commandIds)))
+      await cancelAndReport(ssm, id, core.getState(STATE.image));
+  // Whatever stopped the main step, no host that serves stays out of its target groups.
+  if (outOfService.length > 0) await putBack(ssm, region, outOfService);
+}
+
+/** The longest the post step waits for hosts still deploying detached. */
+const PUT_BACK_BUDGET_MS = 15 * 60_000;
+
+async function putBack(ssm: SSMClient, region: string, hosts: OutOfService[]): Promise<void> {
+  core.info(
+    `${new Set(hosts.map((h) => h.instanceId)).size} host(s) are out of their target groups: putting back those that serve`,
+  );
+  const settings = JSON.parse(core.getState(STATE.hostSettings) || '{}') as Partial<{
+    containerName: string;
+    stateDir: string;
+    documentName: string;
+    executionTimeoutMs: number;
+  }>;
+  try {
+    const { putBackServingHosts } = await import('./load-balanced.js');
+    const settled = await putBackServingHosts({
+      ssm,
+      region,
+      hosts,
+      image: core.getState(STATE.image),
+      containerName: settings.containerName ?? '',
+      stateDir: settings.stateDir ?? DEFAULT_STATE_DIR,
+      documentName: settings.documentName ?? 'AWS-RunShellScript',
+      budgetMs: Math.min(PUT_BACK_BUDGET_MS, settings.executionTimeoutMs ?? PUT_BACK_BUDGET_MS),
+      log: logUntrusted,
+    });
+    if (settled.putBack.length > 0)
+      core.info(`put back into their target groups: ${settled.putBack.join(', ')}`);
+    for (const h of settled.leftOut)
+      core.warning(`${h.instanceId} stays out of its target groups: ${h.why}`);
+  } catch (e) {
+    core.warning(
+      `could not put the hosts back into their target groups (${errorMessage(e)}): register them by hand: ${hosts.map((h) => `${h.instanceId}:${h.port} in ${h.groupName}`).join(', ')}`,
+    );
+  }
+}
+
+function outOfServiceOf(text: string): OutOfService[] {
+  try {
+    const hosts = JSON.parse(text || '[]') as unknown;
+    return Array.isArray(hosts) ? (hosts as OutOfService[]) : [];
+  } catch {
+    return [];
+  }
 }
 
 function commandIdsOf(first: string, list: string): string[] {

@@ -55,7 +55,18 @@ export interface RolloutInputs extends ImageAndRegion {
   /** Instances whose SSM agent is offline are skipped either way; true makes that a success. */
   skipOffline: boolean;
   output: CommandOutputOptions;
+  /** false when `timeout` was left to its default (a load-balanced rollout may then grow it). */
+  timeoutExplicit: boolean;
+  /** ELBv2 target group ARNs: deploy batch by batch, out of the groups while deploying. */
+  targetGroupArns: string[];
+  /** Cap on each batch's drain wait. */
+  drainTimeoutMs: number;
+  healthTimeoutMs: number;
 }
+
+/** An ELBv2 target group ARN. */
+const TARGET_GROUP_ARN =
+  /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup\/[A-Za-z0-9-]{1,32}\/[0-9a-f]{16}$/;
 
 /** Room in execution-timeout for lock, login, pull and run, besides the waits the script makes. */
 const SCRIPT_MARGIN_MS = 30_000;
@@ -135,6 +146,17 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
   // Deadlines. execution-timeout must leave the script time to check health and roll back, and
   // must end before the rollout's deadline, which would otherwise cancel a host mid-deploy.
   const timeoutMs = r.duration('timeout', '10m');
+  const timeoutExplicit = r.string('timeout') !== '';
+  const targetGroupArns = r.lines('target-groups');
+  for (const arn of targetGroupArns)
+    if (!TARGET_GROUP_ARN.test(arn))
+      r.problem(
+        'target-groups',
+        `must hold target group ARNs like arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef, one per line; got ${shown(arn)}`,
+      );
+  if (new Set(targetGroupArns).size !== targetGroupArns.length)
+    r.problem('target-groups', 'names a target group twice');
+  const drainTimeoutMs = r.duration('drain-timeout', '5m', { allowZero: true });
   const waitForAgentMs = r.duration('wait-for-agent', '2m', { allowZero: true });
   const healthTimeoutMs = r.duration('health-timeout', `${DEFAULT_HEALTH_TIMEOUT_SECONDS}s`);
   const stopTimeoutMs = r.duration('stop-timeout', `${DEFAULT_STOP_TIMEOUT_SECONDS}s`, {
@@ -254,6 +276,10 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
     documentName,
     waitForAgentMs,
     skipOffline,
+    timeoutExplicit,
+    targetGroupArns,
+    drainTimeoutMs,
+    healthTimeoutMs,
     output: {
       ...(s3Bucket ? { s3BucketName: s3Bucket } : {}),
       ...(s3KeyPrefix ? { s3KeyPrefix } : {}),

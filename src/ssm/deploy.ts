@@ -100,6 +100,8 @@ export interface InstanceOutcome {
   durationMs?: number;
   /** Why the host script failed, from its result line. */
   reason?: string;
+  /** The step it failed at, from its result line (`pull`, `health`, `rollback`...). */
+  failedStep?: string;
   /** The end of the instance's output (stdout, then stderr), for failed instances. */
   outputTail?: string;
   /** SSM kept only the start of the output. */
@@ -142,30 +144,68 @@ export interface DeployRollout {
 const TAIL_LINES = 30;
 
 export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRollout> {
-  const log = opts.log ?? (() => {});
-  const spec = hostSpec(opts.spec, opts.region);
-  const { commands } = opts.command ?? prepareDeployCommand(spec);
-  const fullOutput = describeFullOutput(opts.output);
-  const base = { region: opts.region, ...(fullOutput ? { fullOutput } : {}) };
+  const reach = await reachInstances(opts);
+  if (!reach.ready) return reach.rollout;
+  const rollout = await sendAndFollow(opts, reach.targets, {
+    maxErrors: opts.maxErrors,
+    timeoutMs: opts.timeoutMs,
+  });
+  return withSkipped(
+    { ...rollout, elapsedMs: reach.elapsedMs + rollout.elapsedMs },
+    reach.offline,
+    opts.spec.image,
+    opts.skipOffline === true,
+  );
+}
 
-  let agentsMs = 0;
-  let targets = opts.targets;
-  let offline: NotOnline[] = [];
-  if (opts.waitForAgentMs > 0) {
-    const agents = await waitForAgents({
-      ssm: opts.ssm,
+export type Reach =
+  | {
+      ready: true;
+      /** What to send to: the targets as given, or the online instances by ID. */
+      targets: RolloutTargets;
+      /** Instance IDs, when known (given, or resolved from tags while waiting for agents). */
+      instanceIds?: string[];
+      offline: NotOnline[];
+      elapsedMs: number;
+    }
+  | { ready: false; rollout: DeployRollout };
+
+/**
+ * Wait for the SSM agents (unless wait-for-agent is 0 and no instance list is needed): the
+ * instances to send to, with those whose agent has long been offline set aside.
+ * `resolveTags` resolves tag targets to instance IDs even without waiting.
+ */
+export async function reachInstances(
+  opts: DeployEc2SsmOptions,
+  resolveTags = false,
+): Promise<Reach> {
+  const log = opts.log ?? (() => {});
+  const base = baseOf(opts);
+  const given = opts.targets.kind === 'instances' ? opts.targets.instanceIds : undefined;
+  if (opts.waitForAgentMs <= 0 && (given || !resolveTags))
+    return {
+      ready: true,
       targets: opts.targets,
-      region: opts.region,
-      timeoutMs: opts.waitForAgentMs,
-      clock: opts.clock,
-      random: opts.random,
-      signal: opts.signal,
-      log,
-    });
-    agentsMs = agents.elapsedMs;
-    if (!agents.ready) {
-      const cancelled = opts.signal?.aborted === true;
-      return {
+      ...(given ? { instanceIds: given } : {}),
+      offline: [],
+      elapsedMs: 0,
+    };
+  const agents = await waitForAgents({
+    ssm: opts.ssm,
+    targets: opts.targets,
+    region: opts.region,
+    // One look is enough to resolve tags when waiting was turned off.
+    timeoutMs: Math.max(0, opts.waitForAgentMs),
+    clock: opts.clock,
+    random: opts.random,
+    signal: opts.signal,
+    log,
+  });
+  if (!agents.ready) {
+    const cancelled = opts.signal?.aborted === true;
+    return {
+      ready: false,
+      rollout: {
         ...base,
         status: cancelled ? 'cancelled' : 'failed',
         instances: [],
@@ -175,21 +215,43 @@ export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRol
         reason: cancelled
           ? 'the workflow was cancelled before the command was sent'
           : `nothing was sent: ${agents.reason}`,
-        elapsedMs: agentsMs,
-      };
-    }
-    // Instances whose agent has long been offline would hold the rollout until its deadline:
-    // they are skipped, and the online ones get the command by ID.
-    if (agents.offline.length > 0) {
-      offline = agents.offline;
-      targets = { kind: 'instances', instanceIds: agents.instanceIds };
-      log(
-        `skipping ${offline.length} instance(s) whose SSM agent is offline: ${offline.map(describeOffline).join(', ')}; ` +
-          `sending to the ${agents.instanceIds.length} online instance(s) by ID`,
-      );
-    }
+        elapsedMs: agents.elapsedMs,
+      },
+    };
   }
+  // Instances whose agent has long been offline would hold the rollout until its deadline:
+  // they are skipped, and the online ones get the command by ID.
+  if (agents.offline.length > 0) {
+    log(
+      `skipping ${agents.offline.length} instance(s) whose SSM agent is offline: ${agents.offline.map(describeOffline).join(', ')}; ` +
+        `sending to the ${agents.instanceIds.length} online instance(s) by ID`,
+    );
+    return {
+      ready: true,
+      targets: { kind: 'instances', instanceIds: agents.instanceIds },
+      instanceIds: agents.instanceIds,
+      offline: agents.offline,
+      elapsedMs: agents.elapsedMs,
+    };
+  }
+  return {
+    ready: true,
+    targets: opts.targets,
+    instanceIds: agents.instanceIds,
+    offline: [],
+    elapsedMs: agents.elapsedMs,
+  };
+}
 
+/** Send the deploy to `targets` (one command per 50 IDs) and follow it to every host's outcome. */
+export async function sendAndFollow(
+  opts: DeployEc2SsmOptions,
+  targets: RolloutTargets,
+  limits: { maxConcurrency?: string; maxErrors: string; timeoutMs: number },
+): Promise<DeployRollout> {
+  const log = opts.log ?? (() => {});
+  const spec = hostSpec(opts.spec, opts.region);
+  const { commands } = opts.command ?? prepareDeployCommand(spec);
   const run = await runInChunks({
     ssm: opts.ssm,
     region: opts.region,
@@ -197,10 +259,10 @@ export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRol
     documentName: opts.documentName,
     commands,
     executionTimeoutSeconds: Math.ceil(opts.executionTimeoutMs / 1000),
-    maxConcurrency: opts.maxConcurrency,
-    maxErrors: opts.maxErrors,
+    maxConcurrency: limits.maxConcurrency ?? opts.maxConcurrency,
+    maxErrors: limits.maxErrors,
     comment: opts.comment,
-    timeoutMs: opts.timeoutMs,
+    timeoutMs: limits.timeoutMs,
     output: opts.output,
     onSent: opts.onSent,
     onInstanceDone: (inv) => {
@@ -214,8 +276,12 @@ export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRol
     intervalMs: opts.intervalMs,
     maxIntervalMs: opts.maxIntervalMs,
   });
-  const rollout = rolloutOf(run, spec.image, base, agentsMs);
-  return withSkipped(rollout, offline, spec.image, opts.skipOffline === true);
+  return rolloutOf(run, spec.image, baseOf(opts), 0);
+}
+
+function baseOf(opts: DeployEc2SsmOptions): { region: string; fullOutput?: string } {
+  const fullOutput = describeFullOutput(opts.output);
+  return { region: opts.region, ...(fullOutput ? { fullOutput } : {}) };
 }
 
 /** SendCommand takes at most 50 instance IDs. */
@@ -269,7 +335,7 @@ async function runInChunks(opts: RunCommandOptions): Promise<RunCommandResult> {
 }
 
 /** The offline instances, each reported as skipped; `partial` unless skip-offline allows them. */
-function withSkipped(
+export function withSkipped(
   rollout: DeployRollout,
   offline: NotOnline[],
   image: string,
@@ -363,6 +429,7 @@ export function instanceOutcome(inv: InvocationReport, image: string): InstanceO
   if (parsed) outcome.result = parsed.outcome;
   if (parsed?.previousImage) outcome.previousImage = parsed.previousImage;
   if (parsed?.reason) outcome.reason = parsed.reason;
+  if (parsed?.failedStep) outcome.failedStep = parsed.failedStep;
   if (!parsed) {
     const step = lastStepOf(inv.stdout ?? '');
     if (step) outcome.lastStep = step;
