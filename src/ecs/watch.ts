@@ -43,7 +43,7 @@ export const POLL_INTERVAL_MS = 2000;
  * `superseded`: DescribeServices is eventually consistent, and one stale answer from before the
  * update shows the old deployment as PRIMARY without ours.
  */
-export const SUPERSEDED_READS = 2;
+const SUPERSEDED_READS = 2;
 /** Backoff ceiling, only reached while ECS keeps throttling us. */
 export const MAX_THROTTLED_INTERVAL_MS = 30_000;
 

@@ -47,7 +47,7 @@ export interface NotOnline {
  * An agent that has not pinged for this long is offline (a stopped instance, a dead agent), not
  * registering: waiting for it would only hold the rollout. Agents ping SSM every 5 minutes.
  */
-export const OFFLINE_AFTER_MS = 15 * 60_000;
+const OFFLINE_AFTER_MS = 15 * 60_000;
 
 const PING_WORDS: Record<string, string> = {
   ConnectionLost: 'agent not reporting (instance stopped, agent down, or no route to SSM)',

@@ -410,13 +410,13 @@ export async function readCancelledHosts(
 }
 
 /** The text of the last progress line (`==> 12:00:01 stopping ...`) of a host's output. */
-export function lastStepOf(stdout: string): string | undefined {
+function lastStepOf(stdout: string): string | undefined {
   const steps = [...stdout.matchAll(/^==> \d\d:\d\d:\d\d (.+)$/gm)];
   return steps.at(-1)?.[1]?.slice(0, 200);
 }
 
 /** What a host whose launcher was stopped mid-deploy does next: the promise, in words. */
-export const DETACHED_NOTE =
+const DETACHED_NOTE =
   'the deploy goes on detached on the host and ends on the new version or the previous one within execution-timeout';
 
 /** Instances the script never started on (the `ran: false` rows of the status table). */

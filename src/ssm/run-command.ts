@@ -111,9 +111,9 @@ export interface RunCommandResult {
 }
 
 /** SSM appends this to output it cut. */
-export const TRUNCATION_MARK = '--output truncated--';
-export const MIN_DELIVERY_TIMEOUT_S = 30;
-export const MAX_DELIVERY_TIMEOUT_S = 2_592_000;
+const TRUNCATION_MARK = '--output truncated--';
+const MIN_DELIVERY_TIMEOUT_S = 30;
+const MAX_DELIVERY_TIMEOUT_S = 2_592_000;
 const PAGE_SIZE = 50;
 /** After a cancel, how long the outputs of started instances are read (the runner gives ~7.5 s). */
 const LAST_LOOK_MS = 4_000;
@@ -123,7 +123,7 @@ export function consoleUrl(region: string, commandId: string): string {
 }
 
 /** Send the command. Throws, naming SSM's error, when SSM refuses it (nothing ran then). */
-export async function sendCommand(opts: RunCommandOptions): Promise<string> {
+async function sendCommand(opts: RunCommandOptions): Promise<string> {
   const output = opts.output ?? {};
   const deliveryTimeoutS = Math.min(
     MAX_DELIVERY_TIMEOUT_S,
@@ -177,10 +177,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
   return trackCommand(opts, commandId);
 }
 
-export async function trackCommand(
-  opts: RunCommandOptions,
-  commandId: string,
-): Promise<RunCommandResult> {
+async function trackCommand(opts: RunCommandOptions, commandId: string): Promise<RunCommandResult> {
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? (() => {});
   const progress = new ProgressLog(log, clock);
@@ -283,7 +280,7 @@ export async function trackCommand(
  * on the command. `verdict()` is the one place that says whether the rollout is finished, and
  * if not, why.
  */
-export class CommandProgress {
+class CommandProgress {
   readonly reports = new Map<string, InvocationReport>();
   /** Final instances whose output is still to be read. */
   readonly unread = new Set<string>();
