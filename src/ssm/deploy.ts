@@ -5,7 +5,7 @@
  */
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { formatDuration } from '../duration.js';
-import { systemClock, type Clock } from '../poll.js';
+import { systemClock, type WaitSettings } from '../poll.js';
 import { invocationState } from './statuses.js';
 import { describeOffline, waitForAgents, type NotOnline } from './agents.js';
 import { renderDeployScript } from './remote-script.js';
@@ -51,7 +51,8 @@ export function prepareDeployCommand(spec: DeploySpec): DeployCommand {
   return { script, commands };
 }
 
-export interface DeployEc2SsmOptions {
+/** The wait settings are the tracking's (the defaults suit real SSM). */
+export interface DeployEc2SsmOptions extends WaitSettings {
   ssm: SSMClient;
   /** The SSM client's region: where the instances are, and the default for the host's AWS CLI. */
   region: string;
@@ -77,12 +78,6 @@ export interface DeployEc2SsmOptions {
   output?: CommandOutputOptions;
   onSent?: (commandId: string) => void;
   log?: (line: string) => void;
-  clock?: Clock;
-  random?: () => number;
-  signal?: AbortSignal;
-  /** Tracking cadence (defaults suit real SSM). */
-  intervalMs?: number;
-  maxIntervalMs?: number;
 }
 
 export interface InstanceOutcome {

@@ -21,7 +21,8 @@ import {
 import { awsErrorName, awsErrorText, isThrottling } from '../aws.js';
 import { errorMessage } from '../errors.js';
 import { formatDuration } from '../duration.js';
-import { poll, systemClock, type Clock } from '../poll.js';
+import { poll, systemClock, type WaitSettings } from '../poll.js';
+import { ssmCadence } from './cadence.js';
 import { ProgressLog } from '../progress.js';
 import {
   commandStateWords,
@@ -39,7 +40,7 @@ export interface CommandOutputOptions {
   cloudWatchLogGroup?: string;
 }
 
-export interface RunCommandOptions {
+export interface RunCommandOptions extends WaitSettings {
   ssm: SSMClient;
   /** The client's region, for the console link. */
   region: string;
@@ -60,12 +61,6 @@ export interface RunCommandOptions {
   /** Called once per instance when it reaches a final state and its output was read. */
   onInstanceDone?: (invocation: InvocationReport) => void;
   log?: (line: string) => void;
-  clock?: Clock;
-  random?: () => number;
-  signal?: AbortSignal;
-  /** Poll cadence: the interval returns to the first value after progress, grows to the second without. */
-  intervalMs?: number;
-  maxIntervalMs?: number;
   /** GetCommandInvocation calls in flight at once. */
   readConcurrency?: number;
 }
@@ -191,12 +186,8 @@ async function trackCommand(opts: RunCommandOptions, commandId: string): Promise
   };
 
   const result = await poll<void>({
+    ...ssmCadence(opts),
     timeoutMs: opts.timeoutMs,
-    intervalMs: opts.intervalMs ?? 3000,
-    maxIntervalMs: opts.maxIntervalMs ?? 15_000,
-    clock,
-    random: opts.random,
-    signal: opts.signal,
     attempt: async () => {
       let readsThrottled = false;
       try {
