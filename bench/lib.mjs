@@ -111,7 +111,7 @@ export async function measureStartup({ bundle, inputs, env = {}, endpointVars = 
   return { bareMs: median(bare), firstRequestMs: median(toFirstRequest) };
 }
 
-/** The start-up rows every bench prints, with the budget of ../shared/DESIGN.md. */
+/** The start-up rows every bench prints, with the start-up budget (`budgetMs` over a bare node). */
 export function startupRows(name, { bareMs, firstRequestMs }, budgetMs) {
   return [
     ['bare node -e 0 (to exit), median', ms(bareMs), ''],

@@ -7,9 +7,10 @@
  * the runner runs it, against an ECR stand-in (the AWS JSON stub in front of a real registry); the
  * very command deploy-ec2-ssm would send through SSM (same generator, same sh wrapper), run on this
  * machine as the SSM agent runs it, with its own engine store as a host would have; the committed
- * wait-healthy bundle. It ends with a table and removes everything it started, also on Ctrl-C.
+ * wait-healthy bundle. It ends with a table and removes everything it started, also on Ctrl-C
+ * and when a stage fails: each thing is registered for removal as soon as it is started.
  *
- * SHIPYARD_REHEARSAL_KEEP=1 leaves the final container running (its engine dir is printed).
+ * SHIPYARD_REHEARSAL_KEEP=1 leaves the host engine and its container running (its dir is printed).
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,12 +52,13 @@ interface Row {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'shipyard-rehearsal-'));
-const cleanups: Array<{ what: string; run: () => Promise<unknown> }> = [];
+/** Registered as each thing is started, so a failure at any stage still removes it. */
+const cleanups: Array<() => Promise<unknown>> = [];
 let cleaning: Promise<void> | undefined;
 
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    for (const { run } of cleanups.reverse()) await run().catch(() => {});
+    for (const run of cleanups.reverse()) await run().catch(() => {});
     rmSync(work, { recursive: true, force: true });
   })();
   return cleaning;
@@ -195,12 +197,14 @@ async function main(): Promise<number> {
     user: 'AWS',
     password: `rehearsal-${process.pid}-${Date.now()}`,
   });
-  cleanups.push({ what: 'registry', run: () => registry.stop() });
+  cleanups.push(() => registry.stop());
   const ecr = await startEcrStandIn(registry);
-  cleanups.push({ what: 'ECR stand-in', run: () => ecr.close() });
+  cleanups.push(() => ecr.close());
   const runner = tempEngine();
-  cleanups.push({ what: 'runner engine', run: () => runner.dispose() });
+  cleanups.push(() => runner.dispose());
   const host = tempEngine();
+  // SHIPYARD_REHEARSAL_KEEP=1 keeps it (the final container runs in it), also after a failure.
+  if (!keep) cleanups.push(() => host.dispose());
   // The host's instance role, for the AWS CLI the host script calls: `aws ecr get-login-password`.
   const hostBin = join(work, 'host-bin');
   mkdirSync(hostBin);
@@ -229,10 +233,7 @@ async function main(): Promise<number> {
     indent(`${tests.stdout.split('\n').filter((l) => l.startsWith('ok')).length} checks passed`),
   );
   const context = await exampleAppContext();
-  cleanups.push({
-    what: 'build context',
-    run: async () => rmSync(context, { recursive: true, force: true }),
-  });
+  cleanups.push(async () => rmSync(context, { recursive: true, force: true }));
 
   const rows: Row[] = [];
   const releases = [
@@ -341,8 +342,6 @@ async function main(): Promise<number> {
 
   if (keep) {
     console.log(`\nkept: container ${CONTAINER} on 127.0.0.1:${port}, engine dir ${host.dir}`);
-  } else {
-    cleanups.push({ what: 'host engine', run: () => host.dispose() });
   }
 
   console.log('\n== result\n');

@@ -14,7 +14,7 @@ export interface AwsClientOptions {
   maxAttempts?: number;
 }
 
-export const DEFAULT_MAX_ATTEMPTS = 8;
+const DEFAULT_MAX_ATTEMPTS = 8;
 
 export function awsClientConfig(opts: AwsClientOptions = {}) {
   return {

@@ -48,6 +48,20 @@ export interface AttemptContext {
   remainingMs: number;
 }
 
+/**
+ * What a library function that waits takes besides its deadline: time, jitter and cancellation
+ * (injectable for tests) and its cadence.
+ */
+export interface WaitSettings {
+  clock?: Clock;
+  /** [0, 1); injectable so tests are deterministic. */
+  random?: () => number;
+  signal?: AbortSignal;
+  /** Poll cadence: the interval returns to the first value after progress, grows to the second without. */
+  intervalMs?: number;
+  maxIntervalMs?: number;
+}
+
 export interface PollOptions<T> {
   attempt: (ctx: AttemptContext) => Promise<Step<T>>;
   timeoutMs: number;

@@ -6,7 +6,7 @@ import { formatDuration } from './duration.js';
 import type { Clock } from './poll.js';
 
 /** Never leave the log silent for longer than this while waiting. */
-export const QUIET_LIMIT_MS = 60_000;
+const QUIET_LIMIT_MS = 60_000;
 
 export class ProgressLog {
   private readonly start: number;

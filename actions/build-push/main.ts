@@ -18,8 +18,7 @@ import { STATE } from './state.js';
 export async function run(): Promise<void> {
   let workDir: string | undefined;
   try {
-    // The commit comes from the runner's variables rather than @actions/github's context, which
-    // would add 140 kB of Octokit to the bundle for three strings.
+    // The commit comes from the runner's variables (GITHUB_SHA, GITHUB_SERVER_URL, ...).
     const inputs = readInputs((name) => core.getInput(name), {
       sha: process.env.GITHUB_SHA,
       serverUrl: process.env.GITHUB_SERVER_URL,

@@ -210,10 +210,7 @@ function withRunId(spec: DeploySpec): DeploySpec {
   return /^\d{1,18}$/.test(runId) ? { ...spec, runId } : spec;
 }
 
-/**
- * `<owner/repo>@<sha7> via shipyard`. Read from the runner's variables directly: they are what
- * @actions/github's context reads, and importing it would bundle octokit.
- */
+/** `<owner/repo>@<sha7> via shipyard`, from the runner's GITHUB_REPOSITORY and GITHUB_SHA. */
 function defaultComment(): string {
   const repo = process.env.GITHUB_REPOSITORY ?? '';
   const sha = (process.env.GITHUB_SHA ?? '').slice(0, 7);

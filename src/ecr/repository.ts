@@ -212,11 +212,7 @@ export function tagIsMutable(repo: RepositoryInfo, tag: string): boolean {
 }
 
 /** Which of `tags` already exist in the repository. */
-export async function existingTags(
-  ecr: EcrApi,
-  ref: RepoRef,
-  tags: readonly string[],
-): Promise<string[]> {
+async function existingTags(ecr: EcrApi, ref: RepoRef, tags: readonly string[]): Promise<string[]> {
   if (tags.length === 0) return [];
   try {
     const out = await ecr.send(

@@ -9,7 +9,7 @@ import {
   type DeploymentConfiguration,
   type ServiceDeployment,
 } from '@aws-sdk/client-ecs';
-import { poll, type Clock, type Step } from '../poll.js';
+import type { Step } from '../poll.js';
 import { awsErrorName, awsErrorText, isThrottling } from '../aws.js';
 import { formatDuration } from '../duration.js';
 import { newEvents, type SeenEvent } from './deployment.js';
@@ -28,9 +28,8 @@ import {
   type Strategy,
 } from './service-deployment.js';
 import {
-  MAX_THROTTLED_INTERVAL_MS,
-  POLL_INTERVAL_MS,
-  type EcsApi,
+  pollForVerdict,
+  type EcsWaitOptions,
   type StageChange,
   type WatchResult,
   type WatchVerdict,
@@ -39,27 +38,13 @@ import {
 /** Service events are context here, not the verdict: read them every few polls. */
 export const EVENTS_EVERY_POLLS = 3;
 
-export interface FollowOptions {
-  ecs: EcsApi;
+export interface FollowOptions extends EcsWaitOptions {
   reader: ServiceDeploymentReader;
-  cluster: string;
-  service: string;
-  label: string;
   strategy: Strategy;
   config: DeploymentConfiguration | undefined;
-  /** The `ecs-svc/<n>` id of the deployment UpdateService started. */
-  deploymentId: string;
   /** Just before UpdateService: the service deployment was created after this. */
   startedAfter: Date;
-  seenEventIds: Set<string>;
-  previousTaskDefinition: string;
-  timeoutMs: number;
   waitForRollback: boolean;
-  clock: Clock;
-  random?: () => number;
-  signal?: AbortSignal;
-  log: (line: string) => void;
-  onAttempt?: (progress: string) => void;
 }
 
 export async function followServiceDeployment(opts: FollowOptions): Promise<WatchResult> {
@@ -240,41 +225,15 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
     }
   }
 
-  const result = await poll<WatchVerdict>({
-    timeoutMs: opts.timeoutMs,
-    intervalMs: POLL_INTERVAL_MS,
-    maxIntervalMs: MAX_THROTTLED_INTERVAL_MS,
-    clock,
-    random: opts.random,
-    signal: opts.signal,
-    attempt: async () => {
-      const step = await attempt();
-      opts.onAttempt?.(progress);
-      return step;
-    },
-  });
+  const verdict = await pollForVerdict(opts, attempt, () => progress);
   if (arn) reader.unfollow(arn);
-
-  const elapsedMs = clock.now() - start;
-  const base = {
-    elapsedMs,
+  return {
+    elapsedMs: clock.now() - start,
     events,
     stoppedTasks: [],
     progress,
     stages,
     ...(arn ? { serviceDeploymentArn: arn } : {}),
+    ...verdict,
   };
-  switch (result.outcome) {
-    case 'done':
-      return { ...base, ...result.value };
-    case 'aborted':
-      return { ...base, outcome: 'cancelled', headline: `cancelled while waiting: ${progress}` };
-    case 'failed':
-    case 'deadline':
-      return {
-        ...base,
-        outcome: 'timed-out',
-        headline: `not rolled out within ${formatDuration(opts.timeoutMs)}: ${progress}`,
-      };
-  }
 }

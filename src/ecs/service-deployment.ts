@@ -20,9 +20,9 @@ import type { EcsApi } from './watch.js';
 export type Strategy = 'ROLLING' | 'BLUE_GREEN' | 'LINEAR' | 'CANARY';
 
 /** DescribeServiceDeployments takes at most this many ARNs per call. */
-export const DESCRIBE_SERVICE_DEPLOYMENTS_BATCH = 20;
+const DESCRIBE_SERVICE_DEPLOYMENTS_BATCH = 20;
 /** An answer younger than this serves every service that asks (one call per poll for all). */
-export const SHARED_READ_MS = 1000;
+const SHARED_READ_MS = 1000;
 
 export const LIST_PERMISSION = 'ecs:ListServiceDeployments';
 export const DESCRIBE_PERMISSION = 'ecs:DescribeServiceDeployments';

@@ -54,7 +54,7 @@ const READ_ONLY_FIELDS = {
   deleteRequestedAt: true,
 } satisfies Record<Exclude<keyof TaskDefinition, keyof RegisterTaskDefinitionRequest>, true>;
 
-export const REGISTER_FIELD_NAMES: readonly string[] = Object.keys(REGISTER_FIELDS);
+const REGISTER_FIELD_NAMES: readonly string[] = Object.keys(REGISTER_FIELDS);
 export const READ_ONLY_FIELD_NAMES: readonly string[] = Object.keys(READ_ONLY_FIELDS);
 
 /** The images to put into a task definition, as the action's inputs give them. */
@@ -88,7 +88,7 @@ export function shortTaskDefinition(arnOrName: string): string {
   return at >= 0 ? arnOrName.slice(at + 'task-definition/'.length) : arnOrName;
 }
 
-export function containerNames(request: RegisterTaskDefinitionRequest): string[] {
+function containerNames(request: RegisterTaskDefinitionRequest): string[] {
   return (request.containerDefinitions ?? []).map((c) => c.name ?? '');
 }
 
@@ -224,7 +224,7 @@ const MAX_SHAPE_PROBLEMS = 10;
  * the top level. The depth is the schema's, never the document's, so hostile nesting cannot
  * exhaust the stack. Values of simple shapes (strings, numbers) are left for ECS to check.
  */
-export function shapeProblems(value: unknown, schema: unknown, path: string): string[] {
+function shapeProblems(value: unknown, schema: unknown, path: string): string[] {
   const problems: string[] = [];
   const walk = (v: unknown, ref: unknown, at: string): void => {
     if (v === null || v === undefined) return; // the API treats null and absent alike

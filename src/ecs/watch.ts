@@ -43,39 +43,44 @@ export const POLL_INTERVAL_MS = 2000;
  * `superseded`: DescribeServices is eventually consistent, and one stale answer from before the
  * update shows the old deployment as PRIMARY without ours.
  */
-export const SUPERSEDED_READS = 2;
+const SUPERSEDED_READS = 2;
 /** Backoff ceiling, only reached while ECS keeps throttling us. */
 export const MAX_THROTTLED_INTERVAL_MS = 30_000;
 
-export interface WatchOptions {
+/** What following one deployment takes, whichever way it is followed (watch or follow.ts). */
+export interface EcsWaitOptions {
   ecs: EcsApi;
   cluster: string;
   /** Name or ARN, as given. */
   service: string;
   /** How log lines name the service. */
   label: string;
+  /** The `ecs-svc/<n>` id of the deployment UpdateService started. */
   deploymentId: string;
-  /** False when the update started no deployment (only the count changed): then we wait for the counts. */
-  isNewDeployment: boolean;
-  /** Deployments that existed before the update; anything else that turns PRIMARY replaced ours. */
-  knownDeploymentIds: ReadonlySet<string>;
   /** Ids of events already seen (and printed); new ones are added. */
   seenEventIds: Set<string>;
-  /** What ran before the update: a circuit-breaker rollback goes back to it. */
+  /** What ran before the update: a rollback goes back to it. */
   previousTaskDefinition: string;
   timeoutMs: number;
-  maxTaskFailures: number;
   clock: Clock;
   random?: () => number;
   signal?: AbortSignal;
   log: (line: string) => void;
+  /** After every attempt, with the latest progress line (the caller's heartbeat uses it). */
+  onAttempt?: (progress: string) => void;
+}
+
+export interface WatchOptions extends EcsWaitOptions {
+  /** False when the update started no deployment (only the count changed): then we wait for the counts. */
+  isNewDeployment: boolean;
+  /** Deployments that existed before the update; anything else that turns PRIMARY replaced ours. */
+  knownDeploymentIds: ReadonlySet<string>;
+  maxTaskFailures: number;
   /**
    * The service deployment of ours, when it can be read: it confirms at once that ours was
    * replaced (no second read needed), and quotes why a failed rollout failed (alarms, rollback).
    */
   serviceDeployment?: () => Promise<ServiceDeployment | undefined>;
-  /** After every attempt, with the latest progress line (the caller's heartbeat uses it). */
-  onAttempt?: (progress: string) => void;
 }
 
 export type WatchOutcome =
@@ -329,34 +334,45 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
     return judge(service, mine) ?? { kind: 'wait', reason: progress };
   }
 
+  const verdict = await pollForVerdict(opts, observe, () => progress);
+  return { elapsedMs: clock.now() - start, events, stoppedTasks, progress, ...verdict };
+}
+
+/**
+ * Poll ECS at the watch's cadence until `attempt` reaches a verdict, and say how the wait ended
+ * otherwise: cancelled or out of time, with the last progress line. Shared by the watch of a
+ * rolling deployment and the follow of a service deployment.
+ */
+export async function pollForVerdict(
+  opts: Pick<EcsWaitOptions, 'timeoutMs' | 'clock' | 'random' | 'signal' | 'onAttempt'>,
+  attempt: () => Promise<Step<WatchVerdict>>,
+  progress: () => string,
+): Promise<WatchVerdict> {
   const result = await poll<WatchVerdict>({
     timeoutMs: opts.timeoutMs,
     intervalMs: POLL_INTERVAL_MS,
     maxIntervalMs: MAX_THROTTLED_INTERVAL_MS,
-    clock,
+    clock: opts.clock,
     random: opts.random,
     signal: opts.signal,
     attempt: async () => {
-      const step = await observe();
-      opts.onAttempt?.(progress);
+      const step = await attempt();
+      opts.onAttempt?.(progress());
       return step;
     },
   });
-
-  const base = { elapsedMs: clock.now() - start, events, stoppedTasks, progress };
   switch (result.outcome) {
     case 'done':
-      return { ...base, ...result.value };
+      return result.value;
     case 'aborted':
-      return { ...base, outcome: 'cancelled', headline: `cancelled while waiting: ${progress}` };
+      return { outcome: 'cancelled', headline: `cancelled while waiting: ${progress()}` };
     case 'deadline':
       return {
-        ...base,
         outcome: 'timed-out',
-        headline: `not rolled out within ${formatDuration(opts.timeoutMs)}: ${progress}`,
+        headline: `not rolled out within ${formatDuration(opts.timeoutMs)}: ${progress()}`,
       };
     case 'failed':
       // No attempt fails: every conclusion, failures included, is a verdict.
-      return { ...base, outcome: 'error', headline: result.reason };
+      return { outcome: 'error', headline: result.reason };
   }
 }

@@ -16,7 +16,7 @@ export function parseStatusRanges(text: string): StatusRange[] | undefined {
   return ranges.length > 0 ? ranges : undefined;
 }
 
-export function formatStatusRanges(ranges: readonly StatusRange[]): string {
+function formatStatusRanges(ranges: readonly StatusRange[]): string {
   return ranges.map(([lo, hi]) => (lo === hi ? `${lo}` : `${lo}-${hi}`)).join(',');
 }
 
@@ -48,7 +48,7 @@ export function lookupJsonPath(
 }
 
 /** JSON values compared as users write them in YAML: `ok`, `true`, `3`, `null`. */
-export function jsonValueText(value: unknown): string {
+function jsonValueText(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 

@@ -181,7 +181,7 @@ const TLS_CODES = new Set([
 ]);
 
 /** Turn a socket or TLS error into the words a person would use. */
-export function describeNetworkError(err: unknown): string {
+function describeNetworkError(err: unknown): string {
   const e = err as NodeJS.ErrnoException & { errors?: unknown[] };
   // With autoSelectFamily, failures of every address come back as one AggregateError.
   if (e?.name === 'AggregateError' && Array.isArray(e.errors) && e.errors.length > 0) {

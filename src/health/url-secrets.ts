@@ -11,7 +11,7 @@
  * Eight characters is below any real token, key or signature (AWS signatures are 64, access key
  * ids 20) and above the common short words and numbers.
  */
-export const MIN_MASKED_LENGTH = 8;
+const MIN_MASKED_LENGTH = 8;
 
 /** The words a secret parameter name is, or ends with (`access_token`, `api-key`, `apiKey`). */
 const SECRET_WORDS = ['token', 'key', 'signature', 'sig', 'password', 'secret', 'credential'];
@@ -21,7 +21,7 @@ const SECRET_CAMEL = new RegExp(
 );
 
 /** Does a query parameter with this name carry a secret (case-insensitive)? */
-export function isSecretParameter(name: string): boolean {
+function isSecretParameter(name: string): boolean {
   const decoded = safeDecode(name.replace(/\+/g, ' '));
   return SECRET_NAME.test(decoded) || SECRET_CAMEL.test(decoded);
 }

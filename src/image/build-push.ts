@@ -150,7 +150,7 @@ function isRemoteContext(context: string): boolean {
 }
 
 /** Fail before anything else when the context or Dockerfile is missing. */
-export function checkBuildContext(build: BuildInputs): void {
+function checkBuildContext(build: BuildInputs): void {
   if (isRemoteContext(build.context)) return;
   if (!existsSync(build.context) || !statSync(build.context).isDirectory()) {
     throw new Error(`input 'context' names '${build.context}', which is not a directory`);
@@ -166,7 +166,7 @@ export function checkBuildContext(build: BuildInputs): void {
 }
 
 /** Fail before anything else when a secret file or an ssh key or agent is missing. */
-export function checkBuildSecrets(
+function checkBuildSecrets(
   build: BuildInputs,
   env: Record<string, string | undefined> = process.env,
 ): void {
@@ -204,7 +204,7 @@ function listed(items: string[]): string {
 }
 
 /** Which build command to use, checked before anything touches a registry. */
-export async function detectFlavour(
+async function detectFlavour(
   run: CommandRunner,
   engine: EngineName,
   build: BuildInputs,

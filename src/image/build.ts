@@ -181,7 +181,7 @@ export interface BuildRun {
 }
 
 /** Never leave the log silent longer than this during a quiet step. */
-export const BUILD_HEARTBEAT_MS = 30_000;
+const BUILD_HEARTBEAT_MS = 30_000;
 
 export interface RunBuildOptions {
   run: CommandRunner;

@@ -12,7 +12,7 @@
  */
 
 /** How many lines of output a failure report carries. */
-export const FAILURE_TAIL_LINES = 30;
+const FAILURE_TAIL_LINES = 30;
 
 export interface BuildSteps {
   /** RUN, COPY and ADD steps seen. */

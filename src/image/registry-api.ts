@@ -32,7 +32,7 @@ export interface ReadManifestOptions {
   timeoutMs?: number;
 }
 
-export const MANIFEST_MEDIA_TYPES = [
+const MANIFEST_MEDIA_TYPES = [
   'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.oci.image.index.v1+json',
   'application/vnd.docker.distribution.manifest.v2+json',
@@ -40,7 +40,7 @@ export const MANIFEST_MEDIA_TYPES = [
 ];
 
 /** Loopback registries may speak plain HTTP (docker and podman allow it for 127.0.0.0/8 and localhost). */
-export function isLoopbackHost(host: string): boolean {
+function isLoopbackHost(host: string): boolean {
   const name = host.replace(/:\d+$/, '');
   return name === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(name) || name === '[::1]';
 }

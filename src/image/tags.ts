@@ -1,7 +1,7 @@
 /** What an image is tagged and labelled with: the commit SHA, `latest`, extra tags, OCI labels. */
 
 export const LATEST_TAG = 'latest';
-export const SHORT_SHA_LENGTH = 7;
+const SHORT_SHA_LENGTH = 7;
 /** A git object name: SHA-1 (40) or SHA-256 (64) hex, or an abbreviation of at least 7. */
 export const SHA_PATTERN = /^[0-9a-f]{7,64}$/;
 

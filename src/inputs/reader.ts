@@ -95,7 +95,7 @@ export class InputReader {
     return n;
   }
 
-  /** true/false in any case, as YAML 1.2 writes them. */
+  /** `true` or `false` in any letter case (`True`, `FALSE`, `tRuE`); nothing else, not yes/no. */
   boolean(name: string, fallback: boolean): boolean {
     const text = this.string(name, String(fallback)).toLowerCase();
     if (text === 'true') return true;
@@ -143,7 +143,7 @@ export class InputReader {
   }
 }
 
-export function splitLines(text: string): string[] {
+function splitLines(text: string): string[] {
   return text
     .split(/\r?\n/)
     .map((l) => l.trim())

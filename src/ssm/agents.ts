@@ -6,21 +6,17 @@
 import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { awsErrorText, isThrottling } from '../aws.js';
 import { formatDuration } from '../duration.js';
-import { poll, systemClock, type Clock } from '../poll.js';
+import { poll, systemClock, type WaitSettings } from '../poll.js';
+import { ssmCadence } from './cadence.js';
 import { ProgressLog } from '../progress.js';
 import { describeTargets, type RolloutTargets } from './targets.js';
 
-export interface WaitForAgentsOptions {
+export interface WaitForAgentsOptions extends WaitSettings {
   ssm: SSMClient;
   targets: RolloutTargets;
   /** For messages: where the instances were looked for. */
   region: string;
   timeoutMs: number;
-  intervalMs?: number;
-  maxIntervalMs?: number;
-  clock?: Clock;
-  random?: () => number;
-  signal?: AbortSignal;
   log?: (line: string) => void;
 }
 
@@ -47,7 +43,7 @@ export interface NotOnline {
  * An agent that has not pinged for this long is offline (a stopped instance, a dead agent), not
  * registering: waiting for it would only hold the rollout. Agents ping SSM every 5 minutes.
  */
-export const OFFLINE_AFTER_MS = 15 * 60_000;
+const OFFLINE_AFTER_MS = 15 * 60_000;
 
 const PING_WORDS: Record<string, string> = {
   ConnectionLost: 'agent not reporting (instance stopped, agent down, or no route to SSM)',
@@ -69,12 +65,8 @@ export async function waitForAgents(opts: WaitForAgentsOptions): Promise<AgentsR
   let matched = 0;
 
   const result = await poll<string[]>({
+    ...ssmCadence(opts),
     timeoutMs: opts.timeoutMs,
-    intervalMs: opts.intervalMs ?? 3000,
-    maxIntervalMs: opts.maxIntervalMs ?? 15_000,
-    clock,
-    random: opts.random,
-    signal: opts.signal,
     attempt: async () => {
       let pings: Map<string, Ping>;
       try {

@@ -5,7 +5,7 @@
  */
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { formatDuration } from '../duration.js';
-import { systemClock, type Clock } from '../poll.js';
+import { systemClock, type WaitSettings } from '../poll.js';
 import { invocationState } from './statuses.js';
 import { describeOffline, waitForAgents, type NotOnline } from './agents.js';
 import { renderDeployScript } from './remote-script.js';
@@ -51,7 +51,8 @@ export function prepareDeployCommand(spec: DeploySpec): DeployCommand {
   return { script, commands };
 }
 
-export interface DeployEc2SsmOptions {
+/** The wait settings are the tracking's (the defaults suit real SSM). */
+export interface DeployEc2SsmOptions extends WaitSettings {
   ssm: SSMClient;
   /** The SSM client's region: where the instances are, and the default for the host's AWS CLI. */
   region: string;
@@ -77,12 +78,6 @@ export interface DeployEc2SsmOptions {
   output?: CommandOutputOptions;
   onSent?: (commandId: string) => void;
   log?: (line: string) => void;
-  clock?: Clock;
-  random?: () => number;
-  signal?: AbortSignal;
-  /** Tracking cadence (defaults suit real SSM). */
-  intervalMs?: number;
-  maxIntervalMs?: number;
 }
 
 export interface InstanceOutcome {
@@ -477,13 +472,13 @@ export async function readCancelledHosts(
 }
 
 /** The text of the last progress line (`==> 12:00:01 stopping ...`) of a host's output. */
-export function lastStepOf(stdout: string): string | undefined {
+function lastStepOf(stdout: string): string | undefined {
   const steps = [...stdout.matchAll(/^==> \d\d:\d\d:\d\d (.+)$/gm)];
   return steps.at(-1)?.[1]?.slice(0, 200);
 }
 
 /** What a host whose launcher was stopped mid-deploy does next: the promise, in words. */
-export const DETACHED_NOTE =
+const DETACHED_NOTE =
   'the deploy goes on detached on the host and ends on the new version or the previous one within execution-timeout';
 
 /** Instances the script never started on (the `ran: false` rows of the status table). */

@@ -4,12 +4,12 @@ import { heading, table } from '../summary/markdown.js';
 import { describeInstanceFailure, type DeployRollout } from './deploy.js';
 
 /** Rows in the summary table; a fleet larger than this gets the failed instances first, then a note. */
-export const SUMMARY_ROWS = 100;
+const SUMMARY_ROWS = 100;
 /** Failed instances whose output tail the summary shows. */
-export const SUMMARY_TAILS = 20;
+const SUMMARY_TAILS = 20;
 /** Failed instances named in the failure message, and lines of output for each. */
-export const MESSAGE_INSTANCES = 10;
-export const MESSAGE_TAIL_LINES = 5;
+const MESSAGE_INSTANCES = 10;
+const MESSAGE_TAIL_LINES = 5;
 
 const TRUNCATION_HINT =
   'SSM keeps only the first 24,000 characters of output; set output-s3-bucket or cloudwatch-log-group for complete logs';

@@ -17,7 +17,7 @@
 export type DeployOutcome =
   'deployed' | 'outdated' | 'rejected' | 'rolled-back' | 'failed-no-previous' | 'failed';
 
-export const DEPLOY_OUTCOMES: readonly DeployOutcome[] = [
+const DEPLOY_OUTCOMES: readonly DeployOutcome[] = [
   'deployed',
   'outdated',
   'rejected',

@@ -21,7 +21,8 @@ import {
 import { awsErrorName, awsErrorText, isThrottling } from '../aws.js';
 import { errorMessage } from '../errors.js';
 import { formatDuration } from '../duration.js';
-import { poll, systemClock, type Clock } from '../poll.js';
+import { poll, systemClock, type WaitSettings } from '../poll.js';
+import { ssmCadence } from './cadence.js';
 import { ProgressLog } from '../progress.js';
 import {
   commandStateWords,
@@ -39,7 +40,7 @@ export interface CommandOutputOptions {
   cloudWatchLogGroup?: string;
 }
 
-export interface RunCommandOptions {
+export interface RunCommandOptions extends WaitSettings {
   ssm: SSMClient;
   /** The client's region, for the console link. */
   region: string;
@@ -60,12 +61,6 @@ export interface RunCommandOptions {
   /** Called once per instance when it reaches a final state and its output was read. */
   onInstanceDone?: (invocation: InvocationReport) => void;
   log?: (line: string) => void;
-  clock?: Clock;
-  random?: () => number;
-  signal?: AbortSignal;
-  /** Poll cadence: the interval returns to the first value after progress, grows to the second without. */
-  intervalMs?: number;
-  maxIntervalMs?: number;
   /** GetCommandInvocation calls in flight at once. */
   readConcurrency?: number;
 }
@@ -111,9 +106,9 @@ export interface RunCommandResult {
 }
 
 /** SSM appends this to output it cut. */
-export const TRUNCATION_MARK = '--output truncated--';
-export const MIN_DELIVERY_TIMEOUT_S = 30;
-export const MAX_DELIVERY_TIMEOUT_S = 2_592_000;
+const TRUNCATION_MARK = '--output truncated--';
+const MIN_DELIVERY_TIMEOUT_S = 30;
+const MAX_DELIVERY_TIMEOUT_S = 2_592_000;
 const PAGE_SIZE = 50;
 /** After a cancel, how long the outputs of started instances are read (the runner gives ~7.5 s). */
 const LAST_LOOK_MS = 4_000;
@@ -123,7 +118,7 @@ export function consoleUrl(region: string, commandId: string): string {
 }
 
 /** Send the command. Throws, naming SSM's error, when SSM refuses it (nothing ran then). */
-export async function sendCommand(opts: RunCommandOptions): Promise<string> {
+async function sendCommand(opts: RunCommandOptions): Promise<string> {
   const output = opts.output ?? {};
   const deliveryTimeoutS = Math.min(
     MAX_DELIVERY_TIMEOUT_S,
@@ -177,10 +172,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
   return trackCommand(opts, commandId);
 }
 
-export async function trackCommand(
-  opts: RunCommandOptions,
-  commandId: string,
-): Promise<RunCommandResult> {
+async function trackCommand(opts: RunCommandOptions, commandId: string): Promise<RunCommandResult> {
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? (() => {});
   const progress = new ProgressLog(log, clock);
@@ -194,12 +186,8 @@ export async function trackCommand(
   };
 
   const result = await poll<void>({
+    ...ssmCadence(opts),
     timeoutMs: opts.timeoutMs,
-    intervalMs: opts.intervalMs ?? 3000,
-    maxIntervalMs: opts.maxIntervalMs ?? 15_000,
-    clock,
-    random: opts.random,
-    signal: opts.signal,
     attempt: async () => {
       let readsThrottled = false;
       try {
@@ -283,7 +271,7 @@ export async function trackCommand(
  * on the command. `verdict()` is the one place that says whether the rollout is finished, and
  * if not, why.
  */
-export class CommandProgress {
+class CommandProgress {
   readonly reports = new Map<string, InvocationReport>();
   /** Final instances whose output is still to be read. */
   readonly unread = new Set<string>();

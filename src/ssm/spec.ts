@@ -88,7 +88,7 @@ export const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 export const CONTAINER_NAME_RULE = 'letters, digits, _ . and -, starting with a letter or digit';
 /** Environment variable names every shell and engine accepts. */
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-export const ENV_NAME_RULE = 'letters, digits and _, not starting with a digit';
+const ENV_NAME_RULE = 'letters, digits and _, not starting with a digit';
 export const RESTART_POLICY = /^(?:no|always|unless-stopped|on-failure(?::[1-9][0-9]{0,3})?)$/;
 export const RESTART_POLICY_RULE = 'no, always, unless-stopped, on-failure or on-failure:N';
 /**
@@ -179,7 +179,7 @@ interface FlagRule {
  * hardening and the container's own health check. Everything else is refused, so an input
  * cannot quietly weaken the host or fight the script over what it manages.
  */
-export const ALLOWED_RUN_FLAGS: readonly FlagRule[] = [
+const ALLOWED_RUN_FLAGS: readonly FlagRule[] = [
   { long: '--add-host', value: true },
   { long: '--cap-add', value: true },
   { long: '--cap-drop', value: true },
@@ -324,7 +324,7 @@ export function splitShellWords(text: string): string[] | { error: string } {
 // run-options values
 
 /** Every engine refuses a memory limit below this (docker and podman: 6 MiB). */
-export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
+const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
 const SIZE = /^(\d+(?:\.\d+)?)([bkmg]?)(?:i?b)?$/i;
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 /** A Go duration with its unit, as engines parse --health-* values (`5` alone is refused). */
@@ -460,7 +460,7 @@ function hostAccessProblem(flag: string, value: string): string | undefined {
 }
 
 /** Check engine argv tokens against the allow-list; the error reads after "input 'run-options' ". */
-export function checkRunOptionTokens(
+function checkRunOptionTokens(
   tokens: readonly string[],
   opts: { allowHostAccess?: boolean } = {},
 ): { error: string } | undefined {
@@ -575,8 +575,8 @@ const wholeNumber =
 
 /** Seconds a host check may take, a container may take to stop, a deploy may wait for the lock. */
 export const HEALTH_TIMEOUT_SECONDS = { min: 1, max: 86_400 };
-export const STOP_TIMEOUT_SECONDS = { min: 0, max: 3_600 };
-export const LOCK_TIMEOUT_SECONDS = { min: 0, max: 86_400 };
+const STOP_TIMEOUT_SECONDS = { min: 0, max: 3_600 };
+const LOCK_TIMEOUT_SECONDS = { min: 0, max: 86_400 };
 /** AWS-RunShellScript's executionTimeout: at most 48 hours. */
 export const EXECUTION_TIMEOUT_SECONDS = { min: 1, max: 172_800 };
 export const KEEP_IMAGES = { min: 1, max: 100 };

@@ -6,13 +6,13 @@
 import { shown } from '../inputs/reader.js';
 
 /** SendCommand accepts at most 50 InstanceIds; larger fleets are targeted by tags. */
-export const MAX_INSTANCE_IDS = 50;
+const MAX_INSTANCE_IDS = 50;
 /** SendCommand accepts at most 5 Targets, each with at most 50 values. */
-export const MAX_TAG_KEYS = 5;
-export const MAX_TAG_VALUES = 50;
+const MAX_TAG_KEYS = 5;
+const MAX_TAG_VALUES = 50;
 
 /** EC2 (`i-` + 8 or 17 hex digits) and hybrid managed nodes (`mi-` + 17 hex digits). */
-export const INSTANCE_ID = /^(?:i-[0-9a-f]{8}(?:[0-9a-f]{9})?|mi-[0-9a-f]{17})$/;
+const INSTANCE_ID = /^(?:i-[0-9a-f]{8}(?:[0-9a-f]{9})?|mi-[0-9a-f]{17})$/;
 
 export type RolloutTargets =
   | { kind: 'instances'; instanceIds: string[] }

@@ -1,6 +1,6 @@
 /** Markdown for job summaries. Cells are escaped so that a `|` or newline in a value cannot break the table. */
 
-export function escapeCell(text: string): string {
+function escapeCell(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
 }
 

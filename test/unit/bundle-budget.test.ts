@@ -1,6 +1,7 @@
 /**
  * Every action run pays for its bundle: it is downloaded with the action and parsed at start-up.
- * The budget (../shared/DESIGN.md) is 1.2 MB per bundle; start-up times are measured in bench/.
+ * The budget is 1.2 MB per bundle, lazily loaded chunks included; start-up times are measured in
+ * bench/.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 

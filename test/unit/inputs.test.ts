@@ -4,13 +4,11 @@ import { inputProblems } from './input-problems.js';
 
 const getter = (values: Record<string, string>) => (name: string) => values[name] ?? '';
 
-const problemsOf = inputProblems;
-
 describe('InputReader', () => {
   it('names the input, the accepted forms and the bad value', () => {
     const r = new InputReader(getter({ timeout: 'soon' }));
     r.duration('timeout', '5m');
-    expect(problemsOf(() => r.finish())).toEqual([
+    expect(inputProblems(() => r.finish())).toEqual([
       "input 'timeout' must be a duration like 90, 90s, 5m or 1h; got 'soon'",
     ]);
   });
@@ -18,7 +16,7 @@ describe('InputReader', () => {
   it('calls a negative duration what it is', () => {
     const r = new InputReader(getter({ timeout: '-5s' }));
     r.duration('timeout', '5m');
-    expect(problemsOf(() => r.finish())[0]).toMatch(/'timeout' must be a positive duration/);
+    expect(inputProblems(() => r.finish())[0]).toMatch(/'timeout' must be a positive duration/);
   });
 
   it('reports every bad input at once', () => {
@@ -26,7 +24,7 @@ describe('InputReader', () => {
     r.duration('a', '1s');
     r.boolean('b', true);
     r.integer('c', 1, { min: 1 });
-    const problems = problemsOf(() => r.finish());
+    const problems = inputProblems(() => r.finish());
     expect(problems).toHaveLength(3);
     expect(problems[1]).toBe("input 'b' must be true or false; got 'maybe'");
     expect(problems[2]).toBe("input 'c' must be a whole number 1 or more; got '0'");
@@ -47,7 +45,7 @@ describe('InputReader', () => {
       ['B', 'x y'],
       ['A', '2'],
     ]);
-    const problems = problemsOf(() => r.finish());
+    const problems = inputProblems(() => r.finish());
     expect(problems).toEqual([
       "input 'env' names 'A' twice",
       "input 'env' must have one KEY=value per line; got 'not a pair'",
@@ -128,7 +126,7 @@ describe('readInputs', () => {
     ],
   ])('rejects %p', (values, message) => {
     expect(
-      problemsOf(() => readInputs(getter(values as Record<string, string>))).join('\n'),
+      inputProblems(() => readInputs(getter(values as Record<string, string>))).join('\n'),
     ).toContain(message);
   });
 });

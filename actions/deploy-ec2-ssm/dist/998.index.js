@@ -688,7 +688,7 @@ function readResultScript(stateDir, containerName, waitSeconds) {
         `if ! flock -w ${Math.max(1, Math.floor(waitSeconds))} "$state_dir/lock" true; then echo 'the deploy still holds the lock'; exit 3; fi`,
         `if [ ! -s "$result_file" ]; then echo 'no result recorded'; exit 4; fi`,
         // Stored as `<epoch> <json>`; printed as the result line the deploy prints.
-        `sed -n 's/^[0-9]* /${ssm_result/* RESULT_MARKER */.xR}/p' "$result_file" | tail -n 1`,
+        `sed -n 's/^[0-9]* /${ssm_result/* RESULT_MARKER */.x}/p' "$result_file" | tail -n 1`,
     ].join('\n');
 }
 async function askHosts(opts, ids) {
@@ -711,7 +711,7 @@ async function askHosts(opts, ids) {
             intervalMs: opts.intervalMs,
         });
         for (const inv of run.invocations) {
-            const result = (0,ssm_result/* parseDeployResult */.mr)(inv.stdout ?? '');
+            const result = (0,ssm_result/* parseDeployResult */.m)(inv.stdout ?? '');
             const o = (0,deploy/* instanceOutcome */.sy)(inv, opts.image);
             if (result)
                 verdicts.set(inv.instanceId, {
