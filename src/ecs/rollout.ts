@@ -39,6 +39,9 @@ import {
   ServiceDeploymentReader,
   strategyName,
   strategyOf,
+  unavailableApi,
+  DESCRIBE_PERMISSION,
+  LIST_PERMISSION,
   type Strategy,
 } from './service-deployment.js';
 
@@ -184,7 +187,7 @@ export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult
     log(line);
   };
 
-  const { planned, registrations } = await plan(opts, say);
+  const { planned, registrations } = await plan(opts);
 
   // Register every new revision before touching any service: a rejected task definition then
   // leaves all services as they were.
@@ -259,7 +262,7 @@ interface Shared {
 }
 
 /** Describe the services and the task definitions; every problem is found before any change. */
-async function plan(opts: DeployEcsOptions, say: (line: string) => void) {
+async function plan(opts: DeployEcsOptions) {
   const problems: string[] = [];
   const found = new Map<string, Service>();
   for (let i = 0; i < opts.services.length; i += DESCRIBE_BATCH) {
@@ -310,8 +313,11 @@ async function plan(opts: DeployEcsOptions, say: (line: string) => void) {
   }
   if (problems.length > 0) throw new RolloutPlanError(problems);
 
-  // Service deployments are the truth for every strategy; check they can be read before any change.
+  // Service deployments are the truth for BLUE_GREEN, LINEAR and CANARY: check they can be read
+  // before any change. A rolling watch needs them only to explain a failure: its first
+  // ListServiceDeployments is its probe (see watchService), so a rollout that succeeds costs no call.
   for (const p of planned) {
+    if (p.strategy === 'ROLLING') continue;
     let missing: string | undefined;
     try {
       missing = await probeServiceDeployments(opts.ecs, opts.cluster, p.name);
@@ -322,15 +328,9 @@ async function plan(opts: DeployEcsOptions, say: (line: string) => void) {
     }
     if (missing === undefined) continue;
     p.serviceDeployments = false;
-    if (p.strategy === 'ROLLING') {
-      say(
-        `${p.label}: ${missing}; following the rolling deployment through DescribeServices only (allow ecs:ListServiceDeployments and ecs:DescribeServiceDeployments for alarm and rollback reasons)`,
-      );
-    } else {
-      problems.push(
-        `service '${p.name}' uses the ${p.strategy} strategy, which deploy-ecs follows through service deployments, but ${missing}: allow ecs:ListServiceDeployments and ecs:DescribeServiceDeployments`,
-      );
-    }
+    problems.push(
+      `service '${p.name}' uses the ${p.strategy} strategy, which deploy-ecs follows through service deployments, but ${missing}: allow ecs:ListServiceDeployments and ecs:DescribeServiceDeployments`,
+    );
   }
   if (problems.length > 0) throw new RolloutPlanError(problems);
 
@@ -578,15 +578,30 @@ function watchService(
     }).finally(() => shared.progress.delete(label));
   }
   let serviceDeploymentArn: string | undefined;
+  // Read only at decisive moments; the first read is the rolling path's probe of the API.
   const serviceDeployment = async () => {
-    serviceDeploymentArn ??= await findServiceDeployment(
-      opts.ecs,
-      opts.cluster,
-      p.name,
-      update.startedAfter,
-      update.deploymentId,
-    );
-    return serviceDeploymentArn ? shared.reader.read(serviceDeploymentArn) : undefined;
+    if (!p.serviceDeployments) return undefined;
+    try {
+      serviceDeploymentArn ??= await findServiceDeployment(
+        opts.ecs,
+        opts.cluster,
+        p.name,
+        update.startedAfter,
+        update.deploymentId,
+      );
+      return serviceDeploymentArn ? await shared.reader.read(serviceDeploymentArn) : undefined;
+    } catch (error) {
+      const missing = unavailableApi(
+        error,
+        serviceDeploymentArn ? DESCRIBE_PERMISSION : LIST_PERMISSION,
+      );
+      if (!missing) throw error;
+      p.serviceDeployments = false;
+      shared.say(
+        `${p.label}: ${missing}; following the rolling deployment through DescribeServices only (allow ecs:ListServiceDeployments and ecs:DescribeServiceDeployments for alarm and rollback reasons)`,
+      );
+      return undefined;
+    }
   };
   return watchDeployment({
     ecs: opts.ecs,
