@@ -44,6 +44,8 @@ import {
   LIST_PERMISSION,
   type Strategy,
 } from './service-deployment.js';
+import type { CodeDeployApi, CodeDeployOptions } from './codedeploy/options.js';
+import type { CodeDeployPlan } from './codedeploy/rollout.js';
 
 export interface DeployEcsOptions extends ImageChanges {
   cluster: string;
@@ -60,6 +62,8 @@ export interface DeployEcsOptions extends ImageChanges {
   /** When ECS rolls a service deployment back: wait for its rollback to finish (default: no). */
   waitForRollback?: boolean;
   ecs: EcsApi;
+  /** Services on the CODE_DEPLOY controller: inputs, and the client (made only when needed). */
+  codeDeploy?: CodeDeployOptions;
   log?: (line: string) => void;
   clock?: Clock;
   random?: () => number;
@@ -84,7 +88,7 @@ export type ServiceStatus =
 
 export interface RollbackReport {
   /** `ecs`: ECS's own rollback of a service deployment (alarm, lifecycle hook, circuit breaker). */
-  by: 'ecs-circuit-breaker' | 'ecs' | 'rollback-on-failure';
+  by: 'ecs-circuit-breaker' | 'ecs' | 'codedeploy' | 'rollback-on-failure';
   /** For ECS's rollback of a service deployment: the service revision it returns to. */
   serviceRevisionArn?: string;
   taskDefinition?: string;
@@ -122,6 +126,8 @@ export interface ServiceReport {
   /** Lifecycle stages of the service deployment, oldest first (BLUE_GREEN, LINEAR, CANARY). */
   stages?: StageChange[];
   serviceDeploymentArn?: string;
+  /** Set for a service on the CODE_DEPLOY controller (deploymentId is then CodeDeploy's). */
+  controller?: 'CODE_DEPLOY';
 }
 
 export interface DeployEcsResult {
@@ -150,6 +156,8 @@ interface PlannedService {
   strategy: Strategy;
   /** Whether service deployments can be read (the API exists and IAM allows it). */
   serviceDeployments: boolean;
+  /** For a service on the CODE_DEPLOY controller: what was read of its deployment group. */
+  codeDeploy?: { client: CodeDeployApi; plan: CodeDeployPlan };
 }
 
 interface Registration {
@@ -297,9 +305,9 @@ async function plan(opts: DeployEcsOptions) {
       );
     }
     const controller = service.deploymentController?.type ?? 'ECS';
-    if (controller !== 'ECS') {
+    if (controller === 'EXTERNAL') {
       problems.push(
-        `service '${name}' uses the ${controller} deployment controller; deploy-ecs does rolling updates (ECS) only`,
+        `service '${name}' uses the EXTERNAL deployment controller, whose task sets deploy-ecs does not manage: it deploys services on the ECS controller (rolling, blue/green, linear, canary) and on CODE_DEPLOY`,
       );
     }
     planned.push({
@@ -313,11 +321,28 @@ async function plan(opts: DeployEcsOptions) {
   }
   if (problems.length > 0) throw new RolloutPlanError(problems);
 
+  // CODE_DEPLOY services: the CodeDeploy SDK is loaded only now, and only for them.
+  const viaCodeDeploy = planned.filter(
+    (p) => p.service.deploymentController?.type === 'CODE_DEPLOY',
+  );
+  if (viaCodeDeploy.length > 0) {
+    const { planCodeDeploy } = await import('./codedeploy/rollout.js');
+    const cd = opts.codeDeploy ?? {};
+    if (!cd.client) throw new Error('deployEcs: a CODE_DEPLOY service needs codeDeploy.client');
+    const client = await cd.client();
+    for (const p of viaCodeDeploy) {
+      const checked = await planCodeDeploy(client, cd, opts.cluster, p.name, p.service);
+      if ('problems' in checked) problems.push(...checked.problems);
+      else p.codeDeploy = { client, plan: checked.plan };
+    }
+    if (problems.length > 0) throw new RolloutPlanError(problems);
+  }
+
   // Service deployments are the truth for BLUE_GREEN, LINEAR and CANARY: check they can be read
   // before any change. A rolling watch needs them only to explain a failure: its first
   // ListServiceDeployments is its probe (see watchService), so a rollout that succeeds costs no call.
   for (const p of planned) {
-    if (p.strategy === 'ROLLING') continue;
+    if (p.strategy === 'ROLLING' || p.codeDeploy) continue;
     let missing: string | undefined;
     try {
       missing = await probeServiceDeployments(opts.ecs, opts.cluster, p.name);
@@ -385,6 +410,28 @@ async function rollOutService(
   shared: Shared,
 ): Promise<ServiceReport> {
   const { clock, say } = shared;
+  if (p.codeDeploy) {
+    const { rollOutCodeDeploy } = await import('./codedeploy/rollout.js');
+    return rollOutCodeDeploy({
+      ...opts,
+      ...p.codeDeploy,
+      codeDeploy: p.codeDeploy.client,
+      cd: opts.codeDeploy ?? {},
+      service: p.name,
+      label: p.label,
+      previousTaskDefinition: p.previousTaskDefinition,
+      newTaskDefinition,
+      images,
+      seenEventIds: eventIds(p.service.events),
+      waitForRollback: opts.waitForRollback ?? false,
+      clock,
+      say,
+      onAttempt: (text) => {
+        shared.progress.set(p.label, text);
+        shared.heartbeat();
+      },
+    }).finally(() => shared.progress.delete(p.label));
+  }
   const started = clock.now();
   const report: ServiceReport = {
     service: p.name,
