@@ -322,7 +322,7 @@ export class SimulatedCodeDeploy {
       group,
       taskDefinition,
       startedAt: this.opts.clock.now(),
-      steps,
+      steps: [...steps].sort((a, b) => a.at - b.at),
       applied: 0,
     };
     this.deployments.set(deploymentId, d);
