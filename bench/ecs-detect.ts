@@ -5,8 +5,9 @@
 // virtual time (aws-sdk-client-mock; nothing sleeps). Then the bundle: its size, and its start-up
 // (node start to its first request on the wire) against a bare `node -e 0`.
 // Usage: npx tsx bench/ecs-detect.ts [--trials 200] [--seed 1]
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
+import { CreateDeploymentCommand, GetDeploymentCommand } from '@aws-sdk/client-codedeploy';
 import { deployEcs } from '../src/ecs/rollout.js';
 import { poll } from '../src/poll.js';
 import { VirtualClock } from '../src/virtual-clock.js';
@@ -28,6 +29,18 @@ import {
   type TimelineStep,
 } from '../stand-ins/ecs.js';
 
+import {
+  cdAlarmFires,
+  cdAt,
+  cdHookFails,
+  cdRollbackEnds,
+  cdSucceeds,
+  reaches,
+  shifts,
+  SimulatedCodeDeploy,
+  type CdStep,
+  type SimGroupSpec,
+} from '../stand-ins/codedeploy.js';
 import { median, quantile, printTable, measureStartup, startupRows } from './lib.mjs';
 
 const BUNDLE = 'actions/deploy-ecs/dist/index.js';
@@ -56,6 +69,10 @@ interface Timeline {
   spec: SimServiceSpec;
   /** When the rollout has completed or failed, ms after the update. */
   decidedAt: number;
+  /** A CODE_DEPLOY service: its deployment group and the deployment's timeline. */
+  group?: SimGroupSpec;
+  /** Its deployment config's canary interval, minutes. */
+  canaryInterval?: number;
 }
 
 const scenarios: Record<string, { failure: boolean; make: () => Timeline }> = {
@@ -174,6 +191,106 @@ scenarios['canary alarm rollback'] = {
   make: () => trafficShifting('CANARY', 'alarm'),
 };
 
+/**
+ * A CodeDeploy canary (10%, 1-5 min interval) with a 1-10 min wait before the original task set is
+ * terminated: lifecycle events, test traffic, then `outcome`.
+ */
+function codeDeploy(outcome: 'success' | 'hook' | 'alarm'): Timeline {
+  const interval = between(1, 5);
+  const termination = between(1, 10);
+  const installed = between(10_000, 90_000);
+  const tested = installed + between(5000, 60_000);
+  const steps: CdStep[] = [
+    cdAt(between(1000, 4000), reaches('BeforeInstall')),
+    cdAt(between(5000, 9000), reaches('Install')),
+    cdAt(installed, reaches('AfterInstall')),
+    cdAt(installed + 1000, reaches('AllowTestTraffic')),
+    cdAt(installed + 2000, reaches('AfterAllowTestTraffic')),
+  ];
+  let decidedAt: number;
+  if (outcome === 'hook') {
+    decidedAt = tested;
+    steps.push(
+      cdAt(
+        decidedAt,
+        cdHookFails(
+          'AfterAllowTestTraffic',
+          'arn:aws:lambda:us-east-1:123456789012:function:smoke',
+        ),
+      ),
+    );
+  } else {
+    const shifted = tested + between(1000, 10_000);
+    const full = shifted + interval * 60_000;
+    steps.push(
+      cdAt(tested, reaches('BeforeAllowTraffic')),
+      cdAt(shifted, reaches('AllowTraffic'), shifts(10)),
+      cdAt(full, shifts(100)),
+      cdAt(full + 1000, reaches('AfterAllowTraffic')),
+    );
+    // Succeeded once the original task set is terminated, after the wait.
+    const terminated = full + 2000 + termination * 60_000;
+    if (outcome === 'alarm') {
+      decidedAt = between(shifted + 1000, terminated - 1000);
+      // CodeDeploy stops there: nothing scripted after the alarm happens.
+      steps.splice(0, steps.length, ...steps.filter((step) => step.at < decidedAt));
+      steps.push(cdAt(decidedAt, cdAlarmFires('api-5xx')));
+    } else {
+      decidedAt = terminated;
+      steps.push(cdAt(decidedAt, cdSucceeds));
+    }
+  }
+  if (outcome !== 'success')
+    steps.push(cdAt(decidedAt + between(30_000, 120_000), cdRollbackEnds('Succeeded')));
+  return {
+    spec: {
+      name: 'api',
+      taskDefinition: 'api:12',
+      desiredCount: 2,
+      deploymentController: 'CODE_DEPLOY',
+      loadBalancers: [
+        {
+          containerName: 'web',
+          containerPort: 8080,
+          targetGroupArn: 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/api/1',
+        },
+      ],
+      timelines: [],
+    },
+    group: {
+      application: 'AppECS-prod-api',
+      deploymentGroup: 'DgpECS-prod-api',
+      cluster: 'prod',
+      service: 'api',
+      deploymentConfigName: 'canary',
+      terminationWaitMinutes: termination,
+      timelines: [steps],
+    },
+    canaryInterval: interval,
+    decidedAt,
+  };
+}
+
+function codeDeployStandIn(t: Timeline, clock: VirtualClock, sim: SimulatedEcs) {
+  return new SimulatedCodeDeploy({
+    clock,
+    ecs: sim,
+    groups: t.group ? [t.group] : [],
+    configs: {
+      canary: {
+        type: 'TimeBasedCanary',
+        timeBasedCanary: { canaryPercentage: 10, canaryInterval: t.canaryInterval ?? 1 },
+      },
+    },
+  });
+}
+scenarios['CodeDeploy succeeds after waits'] = {
+  failure: false,
+  make: () => codeDeploy('success'),
+};
+scenarios['CodeDeploy hook fails'] = { failure: true, make: () => codeDeploy('hook') };
+scenarios['CodeDeploy alarm rollback'] = { failure: true, make: () => codeDeploy('alarm') };
+
 function service(steps: TimelineStep[], circuitBreaker: boolean): SimServiceSpec {
   return {
     name: 'api',
@@ -188,6 +305,7 @@ function service(steps: TimelineStep[], circuitBreaker: boolean): SimServiceSpec
 async function ours(t: Timeline) {
   const clock = new VirtualClock();
   const sim = new SimulatedEcs({ clock, cluster: 'prod', services: [t.spec] });
+  const cd = codeDeployStandIn(t, clock, sim);
   const result = await deployEcs({
     cluster: 'prod',
     services: ['api'],
@@ -197,6 +315,7 @@ async function ours(t: Timeline) {
     maxTaskFailures: 3,
     rollbackOnFailure: false,
     ecs: sim.client,
+    codeDeploy: { client: () => Promise.resolve(cd.client) },
     clock,
     random,
   });
@@ -204,15 +323,20 @@ async function ours(t: Timeline) {
   return {
     latency: report.elapsedMs - t.decidedAt,
     status: report.status,
-    calls: sim.mock.calls().length,
+    calls: sim.mock.calls().length + cd.mock.calls().length,
     minutes: report.elapsedMs / 60_000,
   };
 }
 
-/** update-service, then "services stable" every 15 s until the deadline. */
+/**
+ * update-service, then "services stable" every 15 s until the deadline. For a CODE_DEPLOY service:
+ * create-deployment, then `aws deploy wait deployment-successful` (GetDeployment every 15 s until
+ * Succeeded, Failed or Stopped).
+ */
 async function yardstick(t: Timeline) {
   const clock = new VirtualClock();
   const sim = new SimulatedEcs({ clock, cluster: 'prod', services: [t.spec] });
+  if (t.group) return codeDeployWaiter(t, clock, sim);
   await sim.client.send(
     new UpdateServiceCommand({ cluster: 'prod', service: 'api', forceNewDeployment: true }),
   );
@@ -233,6 +357,38 @@ async function yardstick(t: Timeline) {
     latency: result.elapsedMs - t.decidedAt,
     status: result.outcome === 'done' ? 'stable' : 'timed out',
     calls: sim.mock.calls().length,
+    minutes: result.elapsedMs / 60_000,
+  };
+}
+
+async function codeDeployWaiter(t: Timeline, clock: VirtualClock, sim: SimulatedEcs) {
+  const cd = codeDeployStandIn(t, clock, sim);
+  const { deploymentId } = await cd.client.send(
+    new CreateDeploymentCommand({
+      applicationName: 'AppECS-prod-api',
+      deploymentGroupName: 'DgpECS-prod-api',
+      revision: {
+        revisionType: 'AppSpecContent',
+        appSpecContent: { content: 'TaskDefinition: "api:12"' },
+      },
+    }),
+  );
+  const result = await poll<string>({
+    timeoutMs: TIMEOUT_MS,
+    intervalMs: YARDSTICK_INTERVAL_MS,
+    clock,
+    attempt: async () => {
+      const out = await cd.client.send(new GetDeploymentCommand({ deploymentId }));
+      const status = out.deploymentInfo?.status ?? '';
+      return ['Succeeded', 'Failed', 'Stopped'].includes(status)
+        ? { kind: 'done', value: status }
+        : { kind: 'wait', reason: status };
+    },
+  });
+  return {
+    latency: result.elapsedMs - t.decidedAt,
+    status: result.outcome === 'done' ? result.value : 'timed out',
+    calls: cd.mock.calls().length,
     minutes: result.elapsedMs / 60_000,
   };
 }
@@ -299,9 +455,16 @@ console.log(`\n${verdicts.join('\n')}`);
 console.log(
   'For the blue/green and canary failures, "stable" is the waiter calling ECS\'s finished rollback a success: the old revision is steady again.',
 );
+console.log(
+  "For the CodeDeploy rows the yardstick is `aws deploy wait deployment-successful` (GetDeployment every 15 s); our deadline is 15 min plus the group's and config's waits.",
+);
 
 // The bundle: size, and start-up to the first request on the wire.
 const bytes = statSync(BUNDLE).size;
+// The CodeDeploy SDK: chunks loaded with import() only for a CODE_DEPLOY service.
+const chunkBytes = readdirSync('actions/deploy-ecs/dist')
+  .filter((f) => /^\d+\.index\.js$/.test(f))
+  .reduce((n, f) => n + statSync(`actions/deploy-ecs/dist/${f}`).size, 0);
 const startup = await measureStartup({
   bundle: BUNDLE,
   inputs: () => ({ cluster: 'prod', services: 'api' }),
@@ -312,8 +475,13 @@ printTable(
   ['bundle', 'ours', 'target'],
   [
     [
-      'size',
+      'size (main bundle, loaded at start-up)',
       `${(bytes / 1e6).toFixed(2)} MB (${bytes} bytes)`,
+      '',
+    ],
+    [
+      'size (+ lazily loaded CodeDeploy chunks)',
+      `${((bytes + chunkBytes) / 1e6).toFixed(2)} MB (+${chunkBytes} bytes)`,
       `<= ${BUNDLE_BUDGET_BYTES / 1e6} MB`,
     ],
     ...startupRows('deploy-ecs', startup, STARTUP_BUDGET_MS),

@@ -13,7 +13,19 @@ fi
 for name in "${names[@]}"; do
   dir="actions/$name"
   rm -rf "$dir/dist"
-  npx ncc build "$dir/index.ts" -o "$dir/dist" --minify --target es2022 --license licenses.txt --quiet
+  # One licence file per chunk (ncc writes a fixed name once per chunk, so the last chunk would
+  # win), joined into licenses.txt: the main bundle's first, then those of the lazily loaded chunks.
+  npx ncc build "$dir/index.ts" -o "$dir/dist" --minify --target es2022 --license '[name].licenses.txt' --quiet
+  cat "$dir/dist/main.licenses.txt" >"$dir/dist/licenses.txt"
+  rm "$dir/dist/main.licenses.txt"
+  seen=""
+  for chunk in "$dir"/dist/*.licenses.txt; do
+    [ -e "$chunk" ] || continue
+    sum="$(sha256sum <"$chunk" | cut -c1-64)"
+    case "$seen" in *"$sum"*) ;; *) cat "$chunk" >>"$dir/dist/licenses.txt" ;; esac
+    seen="$seen $sum"
+    rm "$chunk"
+  done
   if [ -f "$dir/post.ts" ]; then
     mkdir -p "$dir/dist/post"
     cp "$dir/dist/package.json" "$dir/dist/post/package.json"

@@ -10,6 +10,7 @@
  * It prints what a user sees in the step log and the job summary, then one row per step.
  * Usage: npx tsx scripts/rehearse-ecs.ts   (about 20 s; no AWS account, no containers)
  */
+import { writeFileSync } from 'node:fs';
 import * as ecsCommands from '@aws-sdk/client-ecs';
 import { systemClock, type Clock } from '../src/poll.js';
 import { startAwsStub, type AwsCall, type AwsReply, type AwsStub } from '../stand-ins/aws-json.js';
@@ -200,6 +201,25 @@ const expected = ['completed', 'completed', 'rolled-back'];
 const ok = results.every(
   ({ s, run }, i) => JSON.parse(run.outputs.status ?? '{}')[s.spec.name] === expected[i],
 );
+// For npm start's final table (scripts/rehearse-all.ts): one row per step.
+const rowsFile = process.env.SHIPYARD_REHEARSAL_ECS_ROWS;
+if (rowsFile) {
+  writeFileSync(
+    rowsFile,
+    JSON.stringify(
+      results.map(({ s }, i) => ({
+        title: s.title,
+        service: s.spec.name,
+        strategy: s.spec.strategy ?? 'ROLLING',
+        status: rows[i]![3],
+        rolledBack: rows[i]![4],
+        time: rows[i]![5],
+        calls: rows[i]![6],
+        expected: expected[i],
+      })),
+    ),
+  );
+}
 if (!ok) {
   console.error('the ECS rehearsal did not end as expected');
   process.exitCode = 1;

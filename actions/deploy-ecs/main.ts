@@ -7,6 +7,7 @@ import { deployOutputs, deploySummary } from '../../src/ecs/summary.js';
 import { awsClientConfig } from '../../src/aws.js';
 import { cancelOnSignals } from '../../src/signals.js';
 import { failWith, writeSummary } from '../shared/io.js';
+import { STATE } from './state.js';
 
 export async function run(): Promise<void> {
   try {
@@ -15,12 +16,28 @@ export async function run(): Promise<void> {
     const ecs = new ECSClient(awsClientConfig({ region }));
 
     const stopOnSignal = cancelOnSignals();
+    const created: Record<string, string> = {};
     const result = await deployEcs({
       ...inputs,
       ecs,
+      codeDeploy: {
+        ...inputs.codeDeploy,
+        // Only for services on the CODE_DEPLOY controller: the SDK is a chunk of its own.
+        client: async () => {
+          const { CodeDeployClient } = await import('@aws-sdk/client-codedeploy');
+          return new CodeDeployClient(awsClientConfig({ region }));
+        },
+        // Before waiting: if this step dies, the post step stops what it started.
+        onDeploymentCreated: (service, deploymentId) => {
+          created[service] = deploymentId;
+          core.saveState(STATE.codeDeployDeployments, JSON.stringify(created));
+          core.saveState(STATE.region, region);
+        },
+      },
       log: (line) => core.info(line),
       signal: stopOnSignal.signal,
     }).finally(() => stopOnSignal.dispose());
+    core.saveState(STATE.finished, 'true');
 
     for (const [name, value] of Object.entries(deployOutputs(result))) core.setOutput(name, value);
     await writeSummary(deploySummary(result));

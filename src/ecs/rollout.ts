@@ -40,8 +40,13 @@ import {
   ServiceDeploymentReader,
   strategyName,
   strategyOf,
+  unavailableApi,
+  DESCRIBE_PERMISSION,
+  LIST_PERMISSION,
   type Strategy,
 } from './service-deployment.js';
+import type { CodeDeployApi, CodeDeployOptions } from './codedeploy/options.js';
+import type { CodeDeployPlan } from './codedeploy/rollout.js';
 
 export interface DeployEcsOptions extends ImageChanges {
   cluster: string;
@@ -58,6 +63,8 @@ export interface DeployEcsOptions extends ImageChanges {
   /** When ECS rolls a service deployment back: wait for its rollback to finish (default: no). */
   waitForRollback?: boolean;
   ecs: EcsApi;
+  /** Services on the CODE_DEPLOY controller: inputs, and the client (made only when needed). */
+  codeDeploy?: CodeDeployOptions;
   log?: (line: string) => void;
   clock?: Clock;
   random?: () => number;
@@ -82,7 +89,7 @@ export type ServiceStatus =
 
 export interface RollbackReport {
   /** `ecs`: ECS's own rollback of a service deployment (alarm, lifecycle hook, circuit breaker). */
-  by: 'ecs-circuit-breaker' | 'ecs' | 'rollback-on-failure';
+  by: 'ecs-circuit-breaker' | 'ecs' | 'codedeploy' | 'rollback-on-failure';
   /** For ECS's rollback of a service deployment: the service revision it returns to. */
   serviceRevisionArn?: string;
   taskDefinition?: string;
@@ -120,6 +127,8 @@ export interface ServiceReport {
   /** Lifecycle stages of the service deployment, oldest first (BLUE_GREEN, LINEAR, CANARY). */
   stages?: StageChange[];
   serviceDeploymentArn?: string;
+  /** Set for a service on the CODE_DEPLOY controller (deploymentId is then CodeDeploy's). */
+  controller?: 'CODE_DEPLOY';
 }
 
 export interface DeployEcsResult {
@@ -146,6 +155,8 @@ interface PlannedService {
   strategy: Strategy;
   /** Whether service deployments can be read (the API exists and IAM allows it). */
   serviceDeployments: boolean;
+  /** For a service on the CODE_DEPLOY controller: what was read of its deployment group. */
+  codeDeploy?: { client: CodeDeployApi; plan: CodeDeployPlan };
 }
 
 interface Registration {
@@ -180,7 +191,7 @@ export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult
   const progressLog = new ProgressLog(log, clock);
   const say = (line: string) => progressLog.say(line);
 
-  const { planned, registrations } = await plan(opts, say);
+  const { planned, registrations } = await plan(opts);
 
   // Register every new revision before touching any service: a rejected task definition then
   // leaves all services as they were.
@@ -247,7 +258,7 @@ interface Shared {
 }
 
 /** Describe the services and the task definitions; every problem is found before any change. */
-async function plan(opts: DeployEcsOptions, say: (line: string) => void) {
+async function plan(opts: DeployEcsOptions) {
   const problems: string[] = [];
   const found = new Map<string, Service>();
   for (let i = 0; i < opts.services.length; i += DESCRIBE_BATCH) {
@@ -282,9 +293,9 @@ async function plan(opts: DeployEcsOptions, say: (line: string) => void) {
       );
     }
     const controller = service.deploymentController?.type ?? 'ECS';
-    if (controller !== 'ECS') {
+    if (controller === 'EXTERNAL') {
       problems.push(
-        `service '${name}' uses the ${controller} deployment controller; deploy-ecs does rolling updates (ECS) only`,
+        `service '${name}' uses the EXTERNAL deployment controller, whose task sets deploy-ecs does not manage: it deploys services on the ECS controller (rolling, blue/green, linear, canary) and on CODE_DEPLOY`,
       );
     }
     planned.push({
@@ -298,8 +309,28 @@ async function plan(opts: DeployEcsOptions, say: (line: string) => void) {
   }
   if (problems.length > 0) throw new RolloutPlanError(problems);
 
-  // Service deployments are the truth for every strategy; check they can be read before any change.
+  // CODE_DEPLOY services: the CodeDeploy SDK is loaded only now, and only for them.
+  const viaCodeDeploy = planned.filter(
+    (p) => p.service.deploymentController?.type === 'CODE_DEPLOY',
+  );
+  if (viaCodeDeploy.length > 0) {
+    const { planCodeDeploy } = await import('./codedeploy/rollout.js');
+    const cd = opts.codeDeploy ?? {};
+    if (!cd.client) throw new Error('deployEcs: a CODE_DEPLOY service needs codeDeploy.client');
+    const client = await cd.client();
+    for (const p of viaCodeDeploy) {
+      const checked = await planCodeDeploy(client, cd, opts.cluster, p.name, p.service);
+      if ('problems' in checked) problems.push(...checked.problems);
+      else p.codeDeploy = { client, plan: checked.plan };
+    }
+    if (problems.length > 0) throw new RolloutPlanError(problems);
+  }
+
+  // Service deployments are the truth for BLUE_GREEN, LINEAR and CANARY: check they can be read
+  // before any change. A rolling watch needs them only to explain a failure: its first
+  // ListServiceDeployments is its probe (see watchService), so a rollout that succeeds costs no call.
   for (const p of planned) {
+    if (p.strategy === 'ROLLING' || p.codeDeploy) continue;
     let missing: string | undefined;
     try {
       missing = await probeServiceDeployments(opts.ecs, opts.cluster, p.name);
@@ -310,15 +341,9 @@ async function plan(opts: DeployEcsOptions, say: (line: string) => void) {
     }
     if (missing === undefined) continue;
     p.serviceDeployments = false;
-    if (p.strategy === 'ROLLING') {
-      say(
-        `${p.label}: ${missing}; following the rolling deployment through DescribeServices only (allow ecs:ListServiceDeployments and ecs:DescribeServiceDeployments for alarm and rollback reasons)`,
-      );
-    } else {
-      problems.push(
-        `service '${p.name}' uses the ${p.strategy} strategy, which deploy-ecs follows through service deployments, but ${missing}: allow ecs:ListServiceDeployments and ecs:DescribeServiceDeployments`,
-      );
-    }
+    problems.push(
+      `service '${p.name}' uses the ${p.strategy} strategy, which deploy-ecs follows through service deployments, but ${missing}: allow ecs:ListServiceDeployments and ecs:DescribeServiceDeployments`,
+    );
   }
   if (problems.length > 0) throw new RolloutPlanError(problems);
 
@@ -373,6 +398,28 @@ async function rollOutService(
   shared: Shared,
 ): Promise<ServiceReport> {
   const { clock, say } = shared;
+  if (p.codeDeploy) {
+    const { rollOutCodeDeploy } = await import('./codedeploy/rollout.js');
+    return rollOutCodeDeploy({
+      ...opts,
+      ...p.codeDeploy,
+      codeDeploy: p.codeDeploy.client,
+      cd: opts.codeDeploy ?? {},
+      service: p.name,
+      label: p.label,
+      previousTaskDefinition: p.previousTaskDefinition,
+      newTaskDefinition,
+      images,
+      seenEventIds: eventIds(p.service.events),
+      waitForRollback: opts.waitForRollback ?? false,
+      clock,
+      say,
+      onAttempt: (text) => {
+        shared.progress.set(p.label, text);
+        shared.heartbeat();
+      },
+    }).finally(() => shared.progress.delete(p.label));
+  }
   const started = clock.now();
   const report = newReport(p, newTaskDefinition, images);
   const seenEventIds = eventIds(p.service.events);
@@ -575,15 +622,30 @@ function watchService(
     }).finally(() => shared.progress.delete(label));
   }
   let serviceDeploymentArn: string | undefined;
+  // Read only at decisive moments; the first read is the rolling path's probe of the API.
   const serviceDeployment = async () => {
-    serviceDeploymentArn ??= await findServiceDeployment(
-      opts.ecs,
-      opts.cluster,
-      p.name,
-      update.startedAfter,
-      update.deploymentId,
-    );
-    return serviceDeploymentArn ? shared.reader.read(serviceDeploymentArn) : undefined;
+    if (!p.serviceDeployments) return undefined;
+    try {
+      serviceDeploymentArn ??= await findServiceDeployment(
+        opts.ecs,
+        opts.cluster,
+        p.name,
+        update.startedAfter,
+        update.deploymentId,
+      );
+      return serviceDeploymentArn ? await shared.reader.read(serviceDeploymentArn) : undefined;
+    } catch (error) {
+      const missing = unavailableApi(
+        error,
+        serviceDeploymentArn ? DESCRIBE_PERMISSION : LIST_PERMISSION,
+      );
+      if (!missing) throw error;
+      p.serviceDeployments = false;
+      shared.say(
+        `${p.label}: ${missing}; following the rolling deployment through DescribeServices only (allow ecs:ListServiceDeployments and ecs:DescribeServiceDeployments for alarm and rollback reasons)`,
+      );
+      return undefined;
+    }
   };
   return watchDeployment({
     ecs: opts.ecs,

@@ -57,7 +57,9 @@ function serviceDetails(s: ServiceReport): string {
     md += reasons.map((r) => `- ${code(r)}`).join('\n') + '\n\n';
   }
   if (s.stages && s.stages.length > 0) {
-    md += `Lifecycle stages of the ${strategyName(s.strategy ?? 'ROLLING')} deployment:\n\n`;
+    const kind =
+      s.controller === 'CODE_DEPLOY' ? 'CodeDeploy' : strategyName(s.strategy ?? 'ROLLING');
+    md += `Lifecycle stages of the ${kind} deployment:\n\n`;
     md += table(
       ['after', 'stage', 'traffic'],
       s.stages.map((st) => [formatDuration(st.atMs), st.stage, st.traffic ?? '']),
@@ -68,6 +70,7 @@ function serviceDetails(s: ServiceReport): string {
     const by = {
       'ecs-circuit-breaker': 'ECS circuit breaker',
       ecs: 'ECS',
+      codedeploy: 'CodeDeploy',
       'rollback-on-failure': 'rollback-on-failure',
     }[s.rollback.by];
     md += `Rollback (${by}): ${s.rollback.headline}`;

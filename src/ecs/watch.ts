@@ -326,9 +326,13 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
       checkedAfterFailure ||= failedNow;
     }
 
+    // A rollout FAILED in place: its service deployment adds only the alarms that fired, so it is
+    // read only when the service has alarms. A replacement or a rollback is always confirmed.
+    const failedWithAlarms =
+      mine?.rolloutState === 'FAILED' && service.deploymentConfiguration?.alarms?.enable === true;
     const suspicious =
       !mine ||
-      mine.rolloutState === 'FAILED' ||
+      failedWithAlarms ||
       (primaryDeployment(service.deployments ?? [])?.id ?? deploymentId) !== deploymentId;
     if (suspicious && opts.serviceDeployment) await readServiceDeployment();
     return judge(service, mine) ?? { kind: 'wait', reason: progress };

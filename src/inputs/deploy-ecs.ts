@@ -4,6 +4,8 @@ import { InputReader, shown, type InputGetter } from './reader.js';
 import { isImageReference, parseImageReference } from '../image/reference.js';
 import { parseTaskDefinitionFile } from '../ecs/task-definition.js';
 import type { DeployEcsOptions } from '../ecs/rollout.js';
+import type { CodeDeployOptions } from '../ecs/codedeploy/options.js';
+import { checkHooks } from '../ecs/codedeploy/appspec.js';
 
 export type DeployEcsInputs = Omit<
   DeployEcsOptions,
@@ -99,6 +101,7 @@ export function readInputs(get: InputGetter): DeployEcsInputs {
   if (rollbackOnFailure && !wait) {
     r.problem('rollback-on-failure', "needs 'wait: true': a failure is only known by waiting");
   }
+  const codeDeploy = readCodeDeployInputs(r);
   const region = r.string('region');
   if (region !== '' && !REGION.test(region)) {
     r.problem('region', `must be an AWS region like eu-west-1; got ${shown(region)}`);
@@ -132,8 +135,35 @@ export function readInputs(get: InputGetter): DeployEcsInputs {
     maxTaskFailures,
     rollbackOnFailure,
     waitForRollback,
+    ...(codeDeploy ? { codeDeploy } : {}),
     region,
   };
+}
+
+/** CodeDeploy names: 1 to 100 characters (CodeDeploy's limit), on one line. */
+const CODEDEPLOY_NAME = /^[^\s][^\r\n]{0,99}$/;
+
+/** The inputs of the CODE_DEPLOY path; undefined when none is set (the defaults apply). */
+function readCodeDeployInputs(r: InputReader): CodeDeployOptions | undefined {
+  const out: CodeDeployOptions = {};
+  const name = (input: string, key: 'application' | 'deploymentGroup' | 'deploymentConfig') => {
+    const value = r.string(input);
+    if (value === '') return;
+    if (!CODEDEPLOY_NAME.test(value)) {
+      r.problem(input, `must be a CodeDeploy name of 1 to 100 characters; got ${shown(value)}`);
+    }
+    out[key] = value;
+  };
+  name('codedeploy-application', 'application');
+  name('codedeploy-deployment-group', 'deploymentGroup');
+  name('codedeploy-deployment-config', 'deploymentConfig');
+  const description = r.string('codedeploy-description');
+  if (description !== '') out.description = description;
+  const pairs = r.pairs('appspec-hooks', '=', /^[A-Za-z]+$/, 'Stage=function-arn');
+  const checked = checkHooks(pairs);
+  if ('problems' in checked) for (const p of checked.problems) r.problem('appspec-hooks', p);
+  else if (checked.hooks.length > 0) out.hooks = checked.hooks;
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /** The smallest set of inputs this action accepts (used by the metadata tests). */

@@ -33,6 +33,8 @@ interface Scenario {
   stoppedTasks?: Array<Record<string, unknown>>;
   /** `denied`: the credentials may not list service deployments. */
   serviceDeployments?: 'denied';
+  /** The service has CloudWatch alarms for its deployments. */
+  alarms?: boolean;
 }
 
 /** A service `api` on task definition worker:7 whose rollout goes as the scenario says. */
@@ -57,7 +59,12 @@ function ecsFor(scenario: Scenario) {
     taskDefinition: updated ? `${TD}/worker:8` : `${TD}/worker:7`,
     desiredCount: 1,
     deploymentController: { type: 'ECS' },
-    deploymentConfiguration: { deploymentCircuitBreaker: { enable: true, rollback: false } },
+    deploymentConfiguration: {
+      deploymentCircuitBreaker: { enable: true, rollback: false },
+      ...(scenario.alarms
+        ? { alarms: { alarmNames: ['api-5xx'], enable: true, rollback: false } }
+        : {}),
+    },
     deployments,
     events,
   });
@@ -239,13 +246,22 @@ it('registers the new image, rolls the service out and reports it', async () => 
   expect(stub!.callsOf('DescribeServices')).toHaveLength(3);
 });
 
-it('follows a rolling service without the service-deployment permissions, saying so once', async () => {
+it('follows a rolling service without the service-deployment permissions, saying so once when it needs them', async () => {
   const r = await run(
-    { afterUpdate: [{ runningCount: 1, rolloutState: 'COMPLETED' }], serviceDeployments: 'denied' },
+    {
+      afterUpdate: [
+        {
+          rolloutState: 'FAILED',
+          rolloutStateReason: 'ECS deployment circuit breaker: tasks failed to start.',
+        },
+      ],
+      serviceDeployments: 'denied',
+      alarms: true,
+    },
     { cluster: 'prod', services: 'api' },
   );
-  expect(r.code).toBe(0);
-  expect(r.outputs.status).toBe(JSON.stringify({ api: 'completed' }));
+  expect(r.code).not.toBe(0);
+  expect(r.outputs.status).toBe(JSON.stringify({ api: 'failed' }));
   const notices = r.stdout.split('\n').filter((l) => l.includes('ecs:ListServiceDeployments'));
   expect(notices).toEqual([
     'api: ecs:ListServiceDeployments is not available (AccessDeniedException); following the rolling deployment through DescribeServices only (allow ecs:ListServiceDeployments and ecs:DescribeServiceDeployments for alarm and rollback reasons)',

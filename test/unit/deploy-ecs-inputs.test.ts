@@ -155,3 +155,47 @@ describe('task-definition', () => {
     ]);
   });
 });
+
+describe('CODE_DEPLOY inputs', () => {
+  const HOOK = 'arn:aws:lambda:eu-west-1:123456789012:function:smoke';
+
+  it('reads the application, group, config, description and hooks', () => {
+    expect(
+      read({
+        ...base,
+        'codedeploy-application': 'AppECS-prod-api',
+        'codedeploy-deployment-group': 'DgpECS-prod-api',
+        'codedeploy-deployment-config': 'CodeDeployDefault.ECSCanary10Percent5Minutes',
+        'codedeploy-description': 'release v2',
+        'appspec-hooks': `AfterAllowTestTraffic=${HOOK}\n  BeforeInstall = ${HOOK}:live`,
+      }).codeDeploy,
+    ).toEqual({
+      application: 'AppECS-prod-api',
+      deploymentGroup: 'DgpECS-prod-api',
+      deploymentConfig: 'CodeDeployDefault.ECSCanary10Percent5Minutes',
+      description: 'release v2',
+      hooks: [
+        ['AfterAllowTestTraffic', HOOK],
+        ['BeforeInstall', `${HOOK}:live`],
+      ],
+    });
+  });
+
+  it('names the input, the stage and the ARN that are wrong', () => {
+    expect(
+      problemsOf({
+        ...base,
+        'codedeploy-application': 'x'.repeat(101),
+        'appspec-hooks': `AfterAllowTestTraffic=${HOOK}\nAfterAllowTestTraffic=${HOOK}\nInstall=${HOOK}\nAfterInstall=not-an-arn\njust-text`,
+      }),
+    ).toEqual([
+      expect.stringMatching(
+        /^input 'codedeploy-application' must be a CodeDeploy name of 1 to 100/,
+      ),
+      "input 'appspec-hooks' names 'AfterAllowTestTraffic' twice",
+      "input 'appspec-hooks' must have one Stage=function-arn per line; got 'just-text'",
+      "input 'appspec-hooks' names stage 'Install', which is not an ECS lifecycle hook: use one of BeforeInstall, AfterInstall, AfterAllowTestTraffic, BeforeAllowTraffic, AfterAllowTraffic",
+      "input 'appspec-hooks' must give a Lambda function ARN for AfterInstall (arn:aws:lambda:<region>:<account>:function:<name>); got 'not-an-arn'",
+    ]);
+  });
+});

@@ -592,10 +592,10 @@ describe('bad input fails before anything changes', () => {
     expect(message).toBe("input 'cluster': cluster 'prdo' not found");
   });
 
-  it('refuses services that ECS does not roll out itself', async () => {
-    const message = await refused([[api([], { deploymentController: 'CODE_DEPLOY' })]], {});
+  it('refuses services on the EXTERNAL controller, whose task sets it does not manage', async () => {
+    const message = await refused([[api([], { deploymentController: 'EXTERNAL' })]], {});
     expect(message).toBe(
-      "service 'api' uses the CODE_DEPLOY deployment controller; deploy-ecs does rolling updates (ECS) only",
+      "service 'api' uses the EXTERNAL deployment controller, whose task sets deploy-ecs does not manage: it deploys services on the ECS controller (rolling, blue/green, linear, canary) and on CODE_DEPLOY",
     );
   });
 

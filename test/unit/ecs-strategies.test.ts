@@ -9,6 +9,7 @@ import { deployOutputs, deploySummary } from '../../src/ecs/summary.js';
 import {
   alarmFires,
   at,
+  circuitBreakerFails,
   complete,
   deploymentStopped,
   deploymentSucceeds,
@@ -256,24 +257,40 @@ describe('without the service-deployment API', () => {
     },
   );
 
-  it('follows a rolling service as before, with a one-line notice naming the permission', async () => {
-    const { deploy, lines } = setup(
-      [
-        {
-          name: 'api',
-          taskDefinition: 'api:7',
-          desiredCount: 2,
-          timelines: [[at(9000, complete)]],
-        },
-      ],
-      { serviceDeploymentsApi: 'denied' },
-    );
-    const result = await deploy();
-    expect(result.services[0]?.status).toBe('completed');
-    expect(lines.filter((l) => l.includes('ecs:ListServiceDeployments'))).toEqual([
-      '0s api: ecs:ListServiceDeployments is not available (AccessDeniedException); following the rolling deployment through DescribeServices only (allow ecs:ListServiceDeployments and ecs:DescribeServiceDeployments for alarm and rollback reasons)',
+  it('follows a rolling service as before, with a one-line notice naming the permission when it needs it', async () => {
+    const rolling = (end: TimelineStep, alarms = true): SimServiceSpec => ({
+      name: 'api',
+      taskDefinition: 'api:7',
+      desiredCount: 2,
+      ...(alarms ? { alarms: { alarmNames: ['api-5xx'], enable: true, rollback: false } } : {}),
+      timelines: [[at(3000, tasks(1, 1)), end]],
+    });
+    // Without alarms, the service deployment of a rollout FAILED in place has nothing to add.
+    const plain = setup([rolling(at(9000, circuitBreakerFails()), false)]);
+    expect((await plain.deploy()).services[0]?.status).toBe('failed');
+    expect(plain.sim.callsOf('ListServiceDeployments')).toHaveLength(0);
+    // With alarms, a failure is where it explains more: its first read is the probe.
+    const failing = setup([rolling(at(9000, circuitBreakerFails()))], {
+      serviceDeploymentsApi: 'denied',
+    });
+    const result = await failing.deploy();
+    expect(result.services[0]?.status).toBe('failed');
+    expect(result.services[0]?.headline).toMatch(/^rollout FAILED: ECS deployment circuit breaker/);
+    expect(failing.lines.filter((l) => l.includes('ecs:ListServiceDeployments'))).toEqual([
+      '10s api: ecs:ListServiceDeployments is not available (AccessDeniedException); following the rolling deployment through DescribeServices only (allow ecs:ListServiceDeployments and ecs:DescribeServiceDeployments for alarm and rollback reasons)',
     ]);
+    expect(failing.sim.callsOf('ListServiceDeployments')).toHaveLength(1);
   });
+});
+
+it('a rolling rollout that succeeds makes no service-deployment call', async () => {
+  const { sim, deploy } = setup([
+    { name: 'api', taskDefinition: 'api:7', desiredCount: 2, timelines: [[at(9000, complete)]] },
+  ]);
+  const result = await deploy();
+  expect(result.services[0]?.status).toBe('completed');
+  expect(sim.callsOf('ListServiceDeployments')).toHaveLength(0);
+  expect(sim.callsOf('DescribeServiceDeployments')).toHaveLength(0);
 });
 
 it('a rolling service rolled back by an alarm quotes the alarm from its service deployment', async () => {
@@ -283,6 +300,7 @@ it('a rolling service rolled back by an alarm quotes the alarm from its service 
       taskDefinition: 'api:7',
       desiredCount: 2,
       circuitBreaker: { enable: true, rollback: true },
+      alarms: { alarmNames: ['api-latency'], enable: true, rollback: true },
       timelines: [
         [
           at(5000, (svc, dep, sim) => {

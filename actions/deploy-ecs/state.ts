@@ -1,0 +1,8 @@
+/** What the main step hands its post step (core.saveState / core.getState), by name. */
+export const STATE = {
+  /** JSON object: service → ID of the CodeDeploy deployment this run created, saved as soon as created. */
+  codeDeployDeployments: 'codedeploy-deployments',
+  region: 'region',
+  /** 'true' once the main step stopped following on its own (and stopped what it cancelled). */
+  finished: 'finished',
+} as const;
