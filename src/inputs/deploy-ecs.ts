@@ -4,6 +4,7 @@ import { InputReader, shown, type InputGetter } from './reader.js';
 import { isImageReference, parseImageReference } from '../image/reference.js';
 import { parseTaskDefinitionFile } from '../ecs/task-definition.js';
 import type { DeployEcsOptions } from '../ecs/rollout.js';
+import { readPreDeploy } from './pre-deploy-ecs.js';
 
 export type DeployEcsInputs = Omit<
   DeployEcsOptions,
@@ -99,6 +100,7 @@ export function readInputs(get: InputGetter): DeployEcsInputs {
   if (rollbackOnFailure && !wait) {
     r.problem('rollback-on-failure', "needs 'wait: true': a failure is only known by waiting");
   }
+  const preDeploy = readPreDeploy(r);
   const region = r.string('region');
   if (region !== '' && !REGION.test(region)) {
     r.problem('region', `must be an AWS region like eu-west-1; got ${shown(region)}`);
@@ -132,6 +134,7 @@ export function readInputs(get: InputGetter): DeployEcsInputs {
     maxTaskFailures,
     rollbackOnFailure,
     waitForRollback,
+    ...(preDeploy ? { preDeploy } : {}),
     region,
   };
 }
