@@ -330,6 +330,7 @@ export async function runOneOffTask(opts: RunOneOffOptions): Promise<OneOffRepor
     ...(preDeploy.overrides ? { overrides: preDeploy.overrides } : {}),
     ...(preDeploy.startedBy ? { startedBy: preDeploy.startedBy } : {}),
   });
+  if (opts.signal?.aborted) return done('cancelled', 'cancelled before the task was started');
   let taskArn: string | undefined;
   try {
     const out = await ecs.send(new RunTaskCommand(request));
