@@ -197,7 +197,7 @@ export function chooseContainer(
   }
   if (essential.length === 1) return { definition: essential[0] as ContainerDefinition };
   return {
-    problem: `input 'pre-deploy-container' is required: ${where} has ${essential.length} essential containers (${essential.map((c) => `'${c.name ?? ''}'`).join(', ') || 'none'}) and this run updates ${updated.length === 0 ? 'no single one' : `${updated.length}`}; name the one the command runs in`,
+    problem: `input 'pre-deploy-container' is required: ${where} has ${essential.length} essential containers (${essential.map((c) => `'${c.name ?? ''}'`).join(', ') || 'none'}) and this run ${updated.length === 0 ? 'sets no image' : `sets images for ${updated.length} containers`}; name the one the command runs in`,
   };
 }
 
@@ -429,8 +429,9 @@ export async function runOneOffTask(opts: RunOneOffOptions): Promise<OneOffRepor
   preDeploy.onSettled?.(taskArn);
   const task = result.value;
   const container = (task.containers ?? []).find((c) => c.name === planned.container);
+  // The SDK may carry an exit code as null: not exited.
   const exitCode = container?.exitCode ?? undefined;
-  if (exitCode !== undefined && exitCode !== null) report.exitCode = exitCode;
+  if (exitCode !== undefined) report.exitCode = exitCode;
   if (task.stoppedReason) report.stoppedReason = task.stoppedReason;
   const ran = formatDuration(clock.now() - started);
   if (exitCode === 0) {
@@ -440,7 +441,7 @@ export async function runOneOffTask(opts: RunOneOffOptions): Promise<OneOffRepor
     );
   }
   const parts: string[] = [
-    exitCode === undefined || exitCode === null
+    exitCode === undefined
       ? `task ${taskId} stopped before container '${planned.container}' exited`
       : `task ${taskId} (container '${planned.container}') exited with code ${exitCode}`,
   ];
@@ -452,7 +453,7 @@ export async function runOneOffTask(opts: RunOneOffOptions): Promise<OneOffRepor
   return done('failed', `${parts.join('; ')} (after ${ran})`);
 }
 
-/** StopTask, telling why; a task already stopped is not an error. */
+/** StopTask, telling ECS why (the stopped task shows it). */
 export async function stopTask(
   ecs: EcsApi,
   cluster: string,
