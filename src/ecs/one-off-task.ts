@@ -18,6 +18,7 @@ import {
   type Task,
 } from '@aws-sdk/client-ecs';
 import { poll, type Clock } from '../poll.js';
+import { ProgressLog } from '../progress.js';
 import { awsErrorText, isThrottling } from '../aws.js';
 import { formatDuration } from '../duration.js';
 import { shortTaskDefinition } from './task-definition.js';
@@ -101,8 +102,6 @@ export interface OneOffReport {
 export const ONE_OFF_POLL_INTERVAL_MS = 2000;
 /** Backoff ceiling, only reached while ECS keeps throttling us. */
 const MAX_THROTTLED_INTERVAL_MS = 30_000;
-/** Never leave the log silent for longer than this while waiting. */
-const HEARTBEAT_MS = 60_000;
 /** What StopTask tells ECS (and whoever reads the stopped task). */
 const STOP_REASON_DEADLINE = 'shipyard: pre-deploy-timeout passed';
 const STOP_REASON_CANCEL = 'shipyard: the deploy step was cancelled';
@@ -361,8 +360,8 @@ export async function runOneOffTask(opts: RunOneOffOptions): Promise<OneOffRepor
     `pre-deploy: started task ${taskId} of ${td} (container '${planned.container}', network of service '${planned.serviceName}'); waiting up to ${formatDuration(preDeploy.timeoutMs)}`,
   );
 
-  let lastStatus = '';
-  let lastLogAt = clock.now();
+  // A line per state, and never a quiet minute.
+  const progress = new ProgressLog(log, clock);
   const result = await poll<Task>({
     timeoutMs: preDeploy.timeoutMs,
     intervalMs: ONE_OFF_POLL_INTERVAL_MS,
@@ -383,17 +382,7 @@ export async function runOneOffTask(opts: RunOneOffOptions): Promise<OneOffRepor
       // Just after RunTask, DescribeTasks may not know the task yet (eventual consistency).
       const status = task?.lastStatus ?? 'not visible yet';
       if (task?.lastStatus === 'STOPPED') return { kind: 'done', value: task };
-      const now = clock.now();
-      if (status !== lastStatus) {
-        lastStatus = status;
-        lastLogAt = now;
-        log(`pre-deploy: task ${taskId} ${status} after ${formatDuration(now - started)}`);
-      } else if (now - lastLogAt >= HEARTBEAT_MS) {
-        lastLogAt = now;
-        log(
-          `pre-deploy: still waiting after ${formatDuration(now - started)}: task ${taskId} ${status}`,
-        );
-      }
+      progress.state(`pre-deploy: task ${taskId} ${status}`);
       return { kind: 'wait', reason: `task ${taskId} is ${status}` };
     },
   });

@@ -273,7 +273,7 @@ it('runs the new revision once, in the service network, and updates the service 
   );
   // Progress while waiting: each state once, and never a minute of silence.
   const preLines = lines.filter((l) => l.includes('pre-deploy:'));
-  expect(preLines.some((l) => l.includes('RUNNING after'))).toBe(true);
+  expect(preLines.some((l) => l.endsWith(' RUNNING'))).toBe(true);
   expect(preLines.some((l) => l.includes('still waiting after'))).toBe(true);
   const times = lines.map((l) => Number(l.split('s ')[0]));
   for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeLessThanOrEqual(62);
