@@ -524,10 +524,11 @@ describe.each(
   });
 });
 
-it('gives deploy-ecs.yml migrate-on', () => {
-  expect(
-    Object.keys(
-      (load('.github/workflows/deploy-ecs.yml').on!.workflow_call as { inputs: Dict }).inputs,
-    ),
-  ).toContain('migrate-on');
-});
+it.each(['.github/workflows/deploy-ecs.yml', '.github/workflows/deploy-ec2.yml'])(
+  'gives %s migrate-on',
+  (file) => {
+    expect(Object.keys((load(file).on!.workflow_call as { inputs: Dict }).inputs)).toContain(
+      'migrate-on',
+    );
+  },
+);
