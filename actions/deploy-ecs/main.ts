@@ -7,18 +7,34 @@ import { deployOutputs, deploySummary } from '../../src/ecs/summary.js';
 import { awsClientConfig } from '../../src/aws.js';
 import { cancelOnSignals } from '../../src/signals.js';
 import { failWith, writeSummary } from '../shared/io.js';
+import { STARTED_BY } from '../../src/ecs/one-off-task.js';
 import { STATE } from './state.js';
 
 export async function run(): Promise<void> {
   try {
     // Inputs first: a typo fails here, before a client exists or anything changes.
-    const { region, ...inputs } = readInputs((name) => core.getInput(name));
+    const { region, preDeploy, ...inputs } = readInputs((name) => core.getInput(name));
     const ecs = new ECSClient(awsClientConfig({ region }));
 
     const stopOnSignal = cancelOnSignals();
     const created: Record<string, string> = {};
     const result = await deployEcs({
       ...inputs,
+      ...(preDeploy
+        ? {
+            preDeploy: {
+              ...preDeploy,
+              startedBy: startedBy(),
+              // Saved at once: if this step is killed while the task runs, the post step stops it.
+              onStarted: (taskArn) => {
+                core.saveState(STATE.preDeployTaskArn, taskArn);
+                core.saveState(STATE.cluster, inputs.cluster);
+                core.saveState(STATE.region, region || (process.env.AWS_REGION ?? ''));
+              },
+              onSettled: () => core.saveState(STATE.preDeployTaskArn, ''),
+            },
+          }
+        : {}),
       ecs,
       codeDeploy: {
         ...inputs.codeDeploy,
@@ -45,4 +61,14 @@ export async function run(): Promise<void> {
   } catch (error) {
     failWith(error);
   }
+}
+
+/** `shipyard/<run id>-<attempt>`: which run started the one-off task, within ECS's 36 characters. */
+function startedBy(): string {
+  const run = process.env.GITHUB_RUN_ID ?? '';
+  const attempt = process.env.GITHUB_RUN_ATTEMPT ?? '';
+  const name = /^\d{1,20}$/.test(run)
+    ? `shipyard/${run}${/^\d{1,4}$/.test(attempt) ? `-${attempt}` : ''}`
+    : 'shipyard';
+  return STARTED_BY.test(name) ? name : 'shipyard';
 }

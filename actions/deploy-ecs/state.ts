@@ -2,6 +2,9 @@
 export const STATE = {
   /** JSON object: service → ID of the CodeDeploy deployment this run created, saved as soon as created. */
   codeDeployDeployments: 'codedeploy-deployments',
+  /** The pre-deploy one-off task while it runs; '' once it stopped (or main stopped it). */
+  preDeployTaskArn: 'pre-deploy-task-arn',
+  cluster: 'cluster',
   region: 'region',
   /** 'true' once the main step stopped following on its own (and stopped what it cancelled). */
   finished: 'finished',

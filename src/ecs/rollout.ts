@@ -34,6 +34,13 @@ import {
 import { watchDeployment, type EcsApi, type StageChange, type WatchResult } from './watch.js';
 import { followServiceDeployment } from './follow.js';
 import {
+  planPreDeploy,
+  runPreDeployTasks,
+  type OneOffReport,
+  type PreDeployCandidate,
+  type PreDeployOptions,
+} from './one-off-task.js';
+import {
   bakeTime,
   findServiceDeployment,
   probeServiceDeployments,
@@ -62,6 +69,8 @@ export interface DeployEcsOptions extends ImageChanges {
   rollbackOnFailure: boolean;
   /** When ECS rolls a service deployment back: wait for its rollback to finish (default: no). */
   waitForRollback?: boolean;
+  /** `pre-deploy-command`: run each new revision once as a one-off task before any UpdateService. */
+  preDeploy?: PreDeployOptions;
   ecs: EcsApi;
   /** Services on the CODE_DEPLOY controller: inputs, and the client (made only when needed). */
   codeDeploy?: CodeDeployOptions;
@@ -85,7 +94,9 @@ export type ServiceStatus =
   | 'rollback-failed'
   | 'cancelled'
   /** An API call failed (permissions, invalid parameters): the state of the rollout is unknown. */
-  | 'error';
+  | 'error'
+  /** Not updated: the pre-deploy task did not succeed. */
+  | 'not-started';
 
 export interface RollbackReport {
   /** `ecs`: ECS's own rollback of a service deployment (alarm, lifecycle hook, circuit breaker). */
@@ -136,6 +147,8 @@ export interface DeployEcsResult {
   services: ServiceReport[];
   /** Revisions registered by this run. */
   registered: string[];
+  /** The pre-deploy one-off tasks, in the order they ran (pre-deploy-command). */
+  preDeploy?: OneOffReport[];
 }
 
 /** Statuses that count as success. */
@@ -192,6 +205,11 @@ export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult
   const say = (line: string) => progressLog.say(line);
 
   const { planned, registrations } = await plan(opts);
+  const preDeployPlan = opts.preDeploy
+    ? await planPreDeploy(opts.ecs, opts.preDeploy, preDeployCandidates(planned, registrations))
+    : undefined;
+  if (preDeployPlan && 'problems' in preDeployPlan)
+    throw new RolloutPlanError(preDeployPlan.problems);
 
   // Register every new revision before touching any service: a rejected task definition then
   // leaves all services as they were.
@@ -210,6 +228,30 @@ export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult
     say(
       `registered ${shortTaskDefinition(arn)} from ${reg.source}${images ? ` with ${images}` : ''}`,
     );
+  }
+
+  // The one-off task runs the registered revision; it must succeed before any service is updated.
+  let preDeploy: OneOffReport[] | undefined;
+  if (opts.preDeploy && preDeployPlan && 'planned' in preDeployPlan) {
+    preDeploy = await runPreDeployTasks({
+      ecs: opts.ecs,
+      cluster: opts.cluster,
+      planned: preDeployPlan.planned,
+      arnOf: (key) => registeredArn.get(key) ?? key,
+      preDeploy: opts.preDeploy,
+      clock,
+      random: opts.random,
+      signal: opts.signal,
+      log: say,
+    });
+    if (!preDeploy.every((r) => r.status === 'succeeded')) {
+      return {
+        ok: false,
+        services: planned.map((p) => notStarted(p, clock.now() - start)),
+        registered: [...registeredArn.values()],
+        preDeploy,
+      };
+    }
   }
 
   const progress = new Map<string, string>();
@@ -244,6 +286,42 @@ export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult
     ok: services.every((s) => OK_STATUSES.includes(s.status)),
     services,
     registered: [...registeredArn.values()],
+    ...(preDeploy ? { preDeploy } : {}),
+  };
+}
+
+/** What the one-off task would run for each service, in input order. */
+function preDeployCandidates(
+  planned: readonly PlannedService[],
+  registrations: ReadonlyMap<string, Registration>,
+): PreDeployCandidate[] {
+  return planned.map((p) => {
+    const reg = p.registration === undefined ? undefined : registrations.get(p.registration);
+    const common = { service: p.service, serviceName: p.name };
+    return reg
+      ? {
+          ...common,
+          key: p.registration as string,
+          where: reg.source,
+          containers: reg.request.containerDefinitions ?? [],
+          updated: reg.images.map(([c]) => c),
+        }
+      : {
+          ...common,
+          key: p.previousTaskDefinition,
+          where: `task definition '${shortTaskDefinition(p.previousTaskDefinition)}' of service '${p.name}'`,
+          describe: p.previousTaskDefinition,
+          updated: [],
+        };
+  });
+}
+
+function notStarted(p: PlannedService, elapsedMs: number): ServiceReport {
+  return {
+    ...newReport(p, undefined, []),
+    status: 'not-started',
+    headline: 'not updated: the pre-deploy task did not succeed',
+    elapsedMs,
   };
 }
 
@@ -752,6 +830,10 @@ function matchesService(given: string, s: Service): boolean {
 
 /** The step's failure message: one block per service that did not roll out. */
 export function describeFailures(result: DeployEcsResult): string {
+  const preDeployFailed = (result.preDeploy ?? []).find((r) => r.status !== 'succeeded');
+  if (preDeployFailed) {
+    return `pre-deploy-command ${preDeployFailed.status} (${shortTaskDefinition(preDeployFailed.taskDefinition)}): ${preDeployFailed.headline}\nno service was updated`;
+  }
   const failed = result.services.filter((s) => !OK_STATUSES.includes(s.status));
   const blocks = failed.map((s) => {
     const lines = [`${s.service}: ${s.status}: ${s.headline}`];

@@ -5,6 +5,7 @@ import { stoppedTaskReasons, type SeenEvent } from './deployment.js';
 import type { DeployEcsResult, ServiceReport } from './rollout.js';
 import { shortTaskDefinition } from './task-definition.js';
 import { strategyName } from './service-deployment.js';
+import type { OneOffReport } from './one-off-task.js';
 
 /** Events shown per service in the summary (the newest). */
 const EVENTS_IN_SUMMARY = 50;
@@ -20,6 +21,19 @@ export function deployOutputs(result: DeployEcsResult): Record<string, string> {
     'deployment-id': byService((s) => s.deploymentId ?? null),
     status: byService((s) => s.status),
     'rolled-back': String(result.services.some((s) => s.status === 'rolled-back')),
+    ...(result.preDeploy ? preDeployOutputs(result.preDeploy) : {}),
+  };
+}
+
+/** The task ARN(s), one per line, and the exit code of the task that decided (the last one run). */
+function preDeployOutputs(reports: readonly OneOffReport[]): Record<string, string> {
+  const last = reports[reports.length - 1];
+  return {
+    'pre-deploy-task-arn': reports
+      .map((r) => r.taskArn ?? '')
+      .filter((a) => a !== '')
+      .join('\n'),
+    'pre-deploy-exit-code': last?.exitCode === undefined ? '' : String(last.exitCode),
   };
 }
 
@@ -42,9 +56,30 @@ export function deploySummary(result: DeployEcsResult): string {
   const details = result.services.map(serviceDetails).join('');
   return (
     heading(title) +
+    (result.preDeploy ? preDeployTable(result.preDeploy) : '') +
     table(['service', 'result', 'task definition', 'image', 'time', 'deployment'], rows) +
     '\n' +
     details
+  );
+}
+
+/** One row per one-off task: what ran where, and how it ended. */
+function preDeployTable(reports: readonly OneOffReport[]): string {
+  const rows = reports.map((r) => [
+    `pre-deploy (${r.container})`,
+    r.status,
+    shortTaskDefinition(r.taskDefinition),
+    r.exitCode === undefined ? '' : `exit code ${r.exitCode}`,
+    formatDuration(r.elapsedMs),
+    r.taskArn ? (r.taskArn.split('/').pop() ?? '') : '',
+  ]);
+  const failed = reports.find((r) => r.status !== 'succeeded');
+  const log = reports.find((r) => r.logUrl);
+  return (
+    table(['one-off task', 'result', 'task definition', 'exit', 'time', 'task'], rows) +
+    '\n' +
+    (failed ? `${failed.headline}\n\n` : '') +
+    (log?.logUrl && !failed ? `[Log of the pre-deploy task](${log.logUrl})\n\n` : '')
   );
 }
 

@@ -6,6 +6,7 @@ import { parseTaskDefinitionFile } from '../ecs/task-definition.js';
 import type { DeployEcsOptions } from '../ecs/rollout.js';
 import type { CodeDeployOptions } from '../ecs/codedeploy/options.js';
 import { checkHooks } from '../ecs/codedeploy/appspec.js';
+import { readPreDeploy } from './pre-deploy-ecs.js';
 
 export type DeployEcsInputs = Omit<
   DeployEcsOptions,
@@ -102,6 +103,7 @@ export function readInputs(get: InputGetter): DeployEcsInputs {
     r.problem('rollback-on-failure', "needs 'wait: true': a failure is only known by waiting");
   }
   const codeDeploy = readCodeDeployInputs(r);
+  const preDeploy = readPreDeploy(r);
   const region = r.string('region');
   if (region !== '' && !REGION.test(region)) {
     r.problem('region', `must be an AWS region like eu-west-1; got ${shown(region)}`);
@@ -136,6 +138,7 @@ export function readInputs(get: InputGetter): DeployEcsInputs {
     rollbackOnFailure,
     waitForRollback,
     ...(codeDeploy ? { codeDeploy } : {}),
+    ...(preDeploy ? { preDeploy } : {}),
     region,
   };
 }

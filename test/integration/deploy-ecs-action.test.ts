@@ -7,6 +7,8 @@ import { startAwsStub, type AwsCall, type AwsStub } from '../../stand-ins/aws-js
 import { runAction } from '../../stand-ins/runner.js';
 
 const BUNDLE = 'actions/deploy-ecs/dist/index.js';
+const POST = 'actions/deploy-ecs/dist/post/index.js';
+const ONE_OFF = 'arn:aws:ecs:us-east-1:123456789012:task/prod/f00d0000000000000000000000000001';
 const TD = 'arn:aws:ecs:us-east-1:123456789012:task-definition';
 const SERVICE_ARN = 'arn:aws:ecs:us-east-1:123456789012:service/prod/api';
 const OLD = 'ecs-svc/4300000000000000001';
@@ -35,6 +37,8 @@ interface Scenario {
   serviceDeployments?: 'denied';
   /** The service has CloudWatch alarms for its deployments. */
   alarms?: boolean;
+  /** The pre-deploy one-off task: how DescribeTasks shows it (STOPPED with an exit code, or running). */
+  oneOff?: { lastStatus: string; exitCode?: number };
 }
 
 /** A service `api` on task definition worker:7 whose rollout goes as the scenario says. */
@@ -148,8 +152,34 @@ function ecsFor(scenario: Scenario) {
         return { body: { serviceDeployments: [] } };
       case 'ListTasks':
         return { body: { taskArns: (scenario.stoppedTasks ?? []).map((t) => t.taskArn) } };
+      case 'RunTask':
+        return {
+          body: { tasks: [{ taskArn: ONE_OFF, lastStatus: 'PROVISIONING' }], failures: [] },
+        };
       case 'DescribeTasks':
+        if ((call.input.tasks as string[]).includes(ONE_OFF) && scenario.oneOff) {
+          const { lastStatus, exitCode } = scenario.oneOff;
+          const container = {
+            name: 'worker',
+            lastStatus,
+            ...(exitCode === undefined ? {} : { exitCode }),
+          };
+          const stopped =
+            lastStatus === 'STOPPED' ? { stoppedReason: 'Essential container in task exited' } : {};
+          return {
+            body: {
+              tasks: [{ taskArn: ONE_OFF, lastStatus, ...stopped, containers: [container] }],
+              failures: [],
+            },
+          };
+        }
         return { body: { tasks: scenario.stoppedTasks ?? [], failures: [] } };
+      case 'StopTask':
+        return {
+          body: {
+            task: { taskArn: call.input.task, lastStatus: 'RUNNING', desiredStatus: 'STOPPED' },
+          },
+        };
       default:
         return { error: { type: 'InvalidAction', message: `${call.operation} is not scripted` } };
     }
@@ -162,17 +192,16 @@ afterEach(async () => {
   stub = undefined;
 });
 
+const stubEnv = (s: AwsStub) => ({
+  AWS_ENDPOINT_URL_ECS: s.endpoint,
+  AWS_ACCESS_KEY_ID: 'AKIDSTUB',
+  AWS_SECRET_ACCESS_KEY: 'stub-secret-key',
+  AWS_REGION: 'us-east-1',
+});
+
 async function run(scenario: Scenario, inputs: Record<string, string>) {
   stub = await startAwsStub(ecsFor(scenario));
-  return runAction(BUNDLE, inputs, {
-    env: {
-      AWS_ENDPOINT_URL_ECS: stub.endpoint,
-      AWS_ACCESS_KEY_ID: 'AKIDSTUB',
-      AWS_SECRET_ACCESS_KEY: 'stub-secret-key',
-      AWS_REGION: 'us-east-1',
-    },
-    timeoutMs: 30_000,
-  });
+  return runAction(BUNDLE, inputs, { env: stubEnv(stub), timeoutMs: 30_000 });
 }
 
 /** The step's failure message, as the runner shows it. */
@@ -325,4 +354,66 @@ it('rejects bad input before any AWS call', async () => {
       `- input 'task-definition' file 'test/fixtures/ecs/broken.task-definition.json' is not valid JSON: unexpected '"' at line 6 column 3`,
   );
   expect(stub!.calls).toHaveLength(0);
+});
+
+it('runs pre-deploy-command as a one-off task and updates nothing when it exits 3', async () => {
+  const r = await run(
+    { afterUpdate: [{}], oneOff: { lastStatus: 'STOPPED', exitCode: 3 } },
+    {
+      cluster: 'prod',
+      services: 'api',
+      image: 'registry.example/worker:v8',
+      'pre-deploy-command': `bin/migrate --to 'head of line'`,
+      'pre-deploy-timeout': '10m',
+    },
+  );
+  expect(r.code).toBe(1);
+  expect(stub!.callsOf('RunTask')[0]!.input).toMatchObject({
+    cluster: 'prod',
+    taskDefinition: `${TD}/worker:8`,
+    propagateTags: 'TASK_DEFINITION',
+    overrides: {
+      containerOverrides: [{ name: 'worker', command: ['bin/migrate', '--to', 'head of line'] }],
+    },
+  });
+  expect(stub!.callsOf('UpdateService')).toHaveLength(0);
+  expect(failure(r.stdout)).toContain(
+    "pre-deploy-command failed (worker:8): task f00d0000000000000000000000000001 (container 'worker') exited with code 3",
+  );
+  expect(failure(r.stdout)).toContain(
+    'log: https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/$252Fecs$252Fworker/log-events/worker$252Fworker$252Ff00d0000000000000000000000000001',
+  );
+  expect(r.outputs).toMatchObject({
+    'pre-deploy-task-arn': ONE_OFF,
+    'pre-deploy-exit-code': '3',
+    status: JSON.stringify({ api: 'not-started' }),
+  });
+  // Seen stopped: the post step has nothing to stop.
+  expect(r.state['pre-deploy-task-arn']).toBe('');
+  const post = await runAction(POST, {}, { env: stubEnv(stub!), files: r.files });
+  expect(post.code).toBe(0);
+  expect(stub!.callsOf('StopTask')).toHaveLength(0);
+});
+
+it('stops from the post step a one-off task the killed main step left running', async () => {
+  stub = await startAwsStub(ecsFor({ afterUpdate: [{}], oneOff: { lastStatus: 'RUNNING' } }));
+  const post = await runAction(
+    POST,
+    {},
+    {
+      env: {
+        ...stubEnv(stub),
+        'STATE_pre-deploy-task-arn': ONE_OFF,
+        STATE_cluster: 'prod',
+        STATE_region: 'us-east-1',
+      },
+    },
+  );
+  expect(post.code).toBe(0);
+  expect(stub.callsOf('StopTask').map((c) => c.input)).toEqual([
+    { cluster: 'prod', task: ONE_OFF, reason: 'shipyard: the deploy step was cancelled' },
+  ]);
+  expect(post.stdout).toContain(
+    'stopped pre-deploy task f00d0000000000000000000000000001, which was RUNNING when the deploy step was cancelled',
+  );
 });

@@ -355,6 +355,12 @@ describe.each(reusableFiles)('%s, hardened', (file) => {
     for (const c of checkouts) expect(c.with?.['persist-credentials']).toBe(false);
   });
 
+  // Workflows with migrate-on run the runner's migrate steps only in that mode.
+  const onRunner =
+    'migrate-on' in call.inputs
+      ? "steps.migrate-on.outputs.mode == 'runner'"
+      : "inputs.migrate-command != ''";
+
   it('runs migrations in the deploy job, before the credentials step unless migrate-aws-credentials is true', () => {
     expect(Object.keys(wf.jobs)).toEqual(['test', 'build', 'deploy']);
     expect(call.inputs['migrate-aws-credentials']).toEqual(
@@ -373,14 +379,33 @@ describe.each(reusableFiles)('%s, hardened', (file) => {
       true,
       true,
     ]);
-    expect(deploySteps[before]!.if).toBe(
-      "inputs.migrate-command != '' && !inputs.migrate-aws-credentials",
-    );
-    expect(deploySteps[after]!.if).toBe(
-      "inputs.migrate-command != '' && inputs.migrate-aws-credentials",
-    );
+    expect(deploySteps[before]!.if).toBe(`${onRunner} && !inputs.migrate-aws-credentials`);
+    expect(deploySteps[after]!.if).toBe(`${onRunner} && inputs.migrate-aws-credentials`);
     expect(deploySteps[after]!.run).toBe(deploySteps[before]!.run);
     expect(deploySteps[after]!.env).toEqual(deploySteps[before]!.env);
+  });
+
+  it("runs migrations inside the deploy job's concurrency group, on the runner or on the target, never in a job of their own", () => {
+    // The one job that holds the environment's concurrency group is the only one that migrates.
+    const group = (deploy as Dict).concurrency as Dict;
+    expect(group).toEqual({
+      group: "shipyard-deploy-${{ github.repository }}-${{ inputs.environment || 'default' }}",
+      'cancel-in-progress': false,
+    });
+    const migrating = jobs
+      .filter(([, job]) => expressions(job).includes('inputs.migrate-command'))
+      .map(([name]) => name);
+    expect(migrating).toEqual(['deploy']);
+    const rollout = deploySteps.findIndex((s) => s.id === 'deploy');
+    const runnerSteps = deploySteps.filter((s) => s.env?.MIGRATE_COMMAND !== undefined);
+    for (const step of runnerSteps) expect(deploySteps.indexOf(step)).toBeLessThan(rollout);
+    if (!('migrate-on' in call.inputs)) return;
+    // target: the deploy step itself runs the command (pre-deploy-command) before any change.
+    expect(deploySteps[rollout]!.with?.['pre-deploy-command']).toBe(
+      "${{ steps.migrate-on.outputs.mode == 'target' && inputs.migrate-command || '' }}",
+    );
+    const checkouts = deploySteps.filter((s) => /^actions\/checkout@/.test(s.uses ?? ''));
+    for (const c of checkouts) expect(c.if).toBe(onRunner);
   });
 
   it('reads migrate-env as a .env file: CRLF, spaces, comments, blank lines, export', () => {
@@ -446,5 +471,64 @@ it.each(files.filter((f) => f.startsWith('examples/')))(
       expect.arrayContaining(['build-role-to-assume', 'deploy-role-to-assume']),
     );
     expect(job.with).not.toHaveProperty('role-to-assume');
+  },
+);
+
+describe.each(
+  reusableFiles.filter(
+    (f) => 'migrate-on' in (load(f).on!.workflow_call as Dict & { inputs: Dict }).inputs,
+  ),
+)('%s, migrate-on', (file) => {
+  const step = load(file).jobs.deploy!.steps!.find((s) => s.id === 'migrate-on');
+  const mode = (env: Record<string, string>) =>
+    runStep(step, {
+      HAS_COMMAND: 'true',
+      HAS_MIGRATE_ENV: 'false',
+      AWS_CREDENTIALS: 'false',
+      MIGRATE_ON: '',
+      ...env,
+    });
+
+  it('is the one step that decides, right after the environment URL', () => {
+    const steps = load(file).jobs.deploy!.steps!;
+    expect(steps.findIndex((s) => s.id === 'migrate-on')).toBe(1);
+    expect(step!.env).toEqual({
+      MIGRATE_ON: '${{ inputs.migrate-on }}',
+      HAS_COMMAND: "${{ inputs.migrate-command != '' }}",
+      HAS_MIGRATE_ENV: "${{ secrets.migrate-env != '' }}",
+      AWS_CREDENTIALS: '${{ inputs.migrate-aws-credentials }}',
+    });
+  });
+
+  it('defaults to runner when migrate-env is set (as before), else to target', () => {
+    expect(mode({ HAS_MIGRATE_ENV: 'true' }).outputs).toBe('mode=runner\n');
+    expect(mode({}).outputs).toBe('mode=target\n');
+    expect(mode({ HAS_COMMAND: 'false', HAS_MIGRATE_ENV: 'true' }).outputs).toBe('mode=none\n');
+    expect(mode({ MIGRATE_ON: 'runner' }).outputs).toBe('mode=runner\n');
+  });
+
+  it('warns that migrate-env and migrate-aws-credentials do not reach a one-off task, and refuses other values', () => {
+    const target = mode({ MIGRATE_ON: 'target', HAS_MIGRATE_ENV: 'true', AWS_CREDENTIALS: 'true' });
+    expect(target.outputs).toBe('mode=target\n');
+    expect(target.stdout).toMatch(
+      /^::warning title=migrate-on::migrate-on is target: the migrate-env secret is not passed/m,
+    );
+    expect(target.stdout).toMatch(
+      /^::warning title=migrate-on::migrate-aws-credentials applies to migrate-on runner only/m,
+    );
+    const bad = mode({ MIGRATE_ON: 'host' });
+    expect([bad.code, bad.outputs]).toEqual([1, '']);
+    expect(bad.stdout).toContain(
+      "input migrate-on must be target or runner (or empty for the default); got 'host'",
+    );
+  });
+});
+
+it.each(['.github/workflows/deploy-ecs.yml', '.github/workflows/deploy-ec2.yml'])(
+  'gives %s migrate-on',
+  (file) => {
+    expect(Object.keys((load(file).on!.workflow_call as { inputs: Dict }).inputs)).toContain(
+      'migrate-on',
+    );
   },
 );
