@@ -16,6 +16,7 @@ import {
   printedScriptSummary,
   rolloutSummary,
 } from '../../src/ssm/report.js';
+import { prepareOneOffCommand, preDeploySummary } from '../../src/ssm/pre-deploy.js';
 import { awsClientConfig } from '../../src/aws.js';
 import { hostAccessOptions, type DeploySpec } from '../../src/ssm/spec.js';
 import { cancelOnSignals } from '../../src/signals.js';
@@ -38,6 +39,10 @@ export async function run(): Promise<void> {
     // Rendered once, before any AWS call: a script SSM would refuse fails here.
     const spec = withRunId(inputs.spec);
     const command = prepareDeployCommand(hostSpec(spec, region));
+    const preDeploy = inputs.preDeploy && {
+      ...inputs.preDeploy,
+      commands: prepareOneOffCommand(hostSpec(spec, region), inputs.preDeploy).commands,
+    };
 
     const coverage = timeoutCoverageWarning({
       timeoutMs: inputs.timeoutMs,
@@ -87,6 +92,7 @@ export async function run(): Promise<void> {
         // them may run.
         log: logUntrusted,
         signal: stopOnSignal.signal,
+        ...(preDeploy ? { preDeploy } : {}),
       });
     } finally {
       stopOnSignal.dispose();
@@ -100,7 +106,10 @@ export async function run(): Promise<void> {
     core.setOutput('instances', instancesJson(rollout));
     core.setOutput('succeeded', String(rollout.succeeded));
     core.setOutput('failed', String(rollout.failed));
-    await writeSummary(rolloutSummary(rollout));
+    core.setOutput('pre-deploy-exit-code', String(rollout.preDeploy?.exitCode ?? ''));
+    await writeSummary(
+      (rollout.preDeploy ? preDeploySummary(rollout.preDeploy) : '') + rolloutSummary(rollout),
+    );
     const outdated = outdatedWarning(rollout);
     if (outdated) core.warning(outdated);
     if (rollout.status === 'succeeded')

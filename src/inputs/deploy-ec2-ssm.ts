@@ -24,6 +24,7 @@ import {
 } from '../ssm/spec.js';
 import { checkInstanceIds, parseTagTargets, type RolloutTargets } from '../ssm/targets.js';
 import type { CommandOutputOptions } from '../ssm/run-command.js';
+import { readPreDeployInputs, type PreDeployInputs } from './pre-deploy-ec2-ssm.js';
 
 /** What the action does: print the host script and stop, or roll it out. */
 export type DeployEc2SsmInputs = PrintScriptInputs | RolloutInputs;
@@ -55,6 +56,8 @@ export interface RolloutInputs extends ImageAndRegion {
   /** Instances whose SSM agent is offline are skipped either way; true makes that a success. */
   skipOffline: boolean;
   output: CommandOutputOptions;
+  /** pre-deploy-command: run once on one host before the rollout. */
+  preDeploy?: PreDeployInputs;
 }
 
 /** Room in execution-timeout for lock, login, pull and run, besides the waits the script makes. */
@@ -209,6 +212,8 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
       `must be a CloudWatch Logs group name (letters, digits, . _ - / #); got ${shown(logGroup)}`,
     );
 
+  const preDeploy = readPreDeployInputs(r);
+
   const spec: DeploySpec = {
     image: imageText,
     containerName,
@@ -259,6 +264,7 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
       ...(s3KeyPrefix ? { s3KeyPrefix } : {}),
       ...(logGroup ? { cloudWatchLogGroup: logGroup } : {}),
     },
+    ...(preDeploy ? { preDeploy } : {}),
   };
 }
 

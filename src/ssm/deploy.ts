@@ -9,6 +9,12 @@ import { systemClock, type Clock } from '../poll.js';
 import { invocationState } from './statuses.js';
 import { describeOffline, waitForAgents, type NotOnline } from './agents.js';
 import { renderDeployScript } from './remote-script.js';
+import {
+  rolloutStoppedBy,
+  runPreDeploy,
+  type PreDeployOptions,
+  type PreDeployReport,
+} from './pre-deploy.js';
 import { parseDeployResult, type DeployOutcome, type DeployResult } from './result.js';
 import {
   runCommand,
@@ -83,6 +89,8 @@ export interface DeployEc2SsmOptions {
   /** Tracking cadence (defaults suit real SSM). */
   intervalMs?: number;
   maxIntervalMs?: number;
+  /** pre-deploy-command: run once on one host first; the rollout happens only if it exits 0. */
+  preDeploy?: PreDeployOptions;
 }
 
 export interface InstanceOutcome {
@@ -137,6 +145,8 @@ export interface DeployRollout {
   elapsedMs: number;
   /** The command could not be cancelled at the deadline or on cancellation. */
   cancelError?: string;
+  /** How the pre-deploy-command went, when there was one. */
+  preDeploy?: PreDeployReport;
 }
 
 const TAIL_LINES = 30;
@@ -147,6 +157,8 @@ export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRol
   const { commands } = opts.command ?? prepareDeployCommand(spec);
   const fullOutput = describeFullOutput(opts.output);
   const base = { region: opts.region, ...(fullOutput ? { fullOutput } : {}) };
+  const preDeploy = opts.preDeploy && (await runPreDeploy({ ...opts, spec, pre: opts.preDeploy }));
+  if (preDeploy && preDeploy.status !== 'succeeded') return rolloutStoppedBy(preDeploy, base);
 
   let agentsMs = 0;
   let targets = opts.targets;
@@ -215,7 +227,8 @@ export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRol
     maxIntervalMs: opts.maxIntervalMs,
   });
   const rollout = rolloutOf(run, spec.image, base, agentsMs);
-  return withSkipped(rollout, offline, spec.image, opts.skipOffline === true);
+  const done = withSkipped(rollout, offline, spec.image, opts.skipOffline === true);
+  return preDeploy ? { ...done, preDeploy } : done;
 }
 
 /** SendCommand takes at most 50 instance IDs. */
