@@ -4,6 +4,19 @@
  * unless it exited 0 (through the scripted SSM of stand-ins/ssm-fleet.ts).
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jest } from '@jest/globals';
+import {
+  DescribeInstanceInformationCommand,
+  GetCommandInvocationCommand,
+  ListCommandInvocationsCommand,
+  SSMClient,
+  SendCommandCommand,
+} from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { run } from '../../actions/deploy-ec2-ssm/main.js';
 import { CommandWordsError, splitCommandWords } from '../../src/inputs/command-words.js';
 import { MINIMAL_INPUTS, readInputs } from '../../src/inputs/deploy-ec2-ssm.js';
 import { deployEc2Ssm, type DeployEc2SsmOptions } from '../../src/ssm/deploy.js';
@@ -368,5 +381,60 @@ describe('before the rollout', () => {
     expect(
       parseOneOffResult('    ! ' + oneOffLine({ outcome: 'succeeded', exitCode: 0 })),
     ).toBeUndefined();
+  });
+});
+
+describe('the action', () => {
+  let ssm: { restore(): void };
+  let dir: string;
+  const saved = { ...process.env };
+  afterEach(() => {
+    ssm.restore();
+    jest.restoreAllMocks();
+    process.env = { ...saved };
+    process.exitCode = undefined;
+  });
+
+  it('a failing pre-deploy-command: exit code output, tail in the summary, one command sent', async () => {
+    const mock = mockClient(SSMClient);
+    ssm = mock;
+    dir = mkdtempSync(join(tmpdir(), 'deploy-ec2-ssm-pre-'));
+    for (const f of ['output', 'state', 'summary']) writeFileSync(join(dir, f), '');
+    process.env.GITHUB_OUTPUT = join(dir, 'output');
+    process.env.GITHUB_STATE = join(dir, 'state');
+    process.env.GITHUB_STEP_SUMMARY = join(dir, 'summary');
+    process.env.AWS_REGION = 'eu-west-1';
+    const inputs = { ...MINIMAL_INPUTS, 'pre-deploy-command': "sh -c 'exit 3'" };
+    for (const [name, value] of Object.entries(inputs))
+      process.env[`INPUT_${name.toUpperCase()}`] = value;
+    const host = MINIMAL_INPUTS['instance-ids'];
+    const line = `${RESULT_MARKER}${JSON.stringify({ outcome: 'failed', container: 'api', newImage: MINIMAL_INPUTS.image, mode: 'one-off', exitCode: 3, reason: 'the one-off command exited with code 3', outputTail: 'relation "users" already exists' })}`;
+    mock.on(DescribeInstanceInformationCommand).resolves({
+      InstanceInformationList: [{ InstanceId: host, PingStatus: 'Online' }],
+    });
+    mock.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+    mock.on(ListCommandInvocationsCommand).resolves({
+      CommandInvocations: [{ InstanceId: host, Status: 'Failed', StatusDetails: 'Failed' }],
+    });
+    mock.on(GetCommandInvocationCommand).resolves({
+      Status: 'Failed',
+      StandardOutputContent: `==> running\n${line}\n`,
+      StandardErrorContent: `${line}\n`,
+    });
+    const stdout: string[] = [];
+    jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      stdout.push(String(chunk));
+      return true;
+    });
+    await run();
+    expect(process.exitCode).toBe(1);
+    expect(mock.commandCalls(SendCommandCommand)).toHaveLength(1);
+    const outputs = readFileSync(join(dir, 'output'), 'utf8');
+    expect(outputs).toMatch(/pre-deploy-exit-code<<.*\n3\n/);
+    expect(outputs).toMatch(/status<<.*\nfailed\n/);
+    expect(readFileSync(join(dir, 'summary'), 'utf8')).toContain('relation "users" already exists');
+    expect(stdout.join('')).toMatch(
+      /::error::deploy-ec2-ssm failed.*\n?.*pre-deploy-command failed on i-0123456789abcdef0 \(exit code 3\)/,
+    );
   });
 });
