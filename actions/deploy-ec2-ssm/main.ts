@@ -23,6 +23,7 @@ import {
   printedScriptSummary,
   rolloutSummary,
 } from '../../src/ssm/report.js';
+import { prepareOneOffCommand, preDeploySummary } from '../../src/ssm/pre-deploy.js';
 import { awsClientConfig } from '../../src/aws.js';
 import { DEFAULT_STATE_DIR, hostAccessOptions, type DeploySpec } from '../../src/ssm/spec.js';
 import { cancelOnSignals } from '../../src/signals.js';
@@ -45,6 +46,10 @@ export async function run(): Promise<void> {
     // Rendered once, before any AWS call: a script SSM would refuse fails here.
     const spec = withRunId(inputs.spec);
     const command = prepareDeployCommand(hostSpec(spec, region));
+    const preDeploy = inputs.preDeploy && {
+      ...inputs.preDeploy,
+      commands: prepareOneOffCommand(hostSpec(spec, region), inputs.preDeploy).commands,
+    };
 
     const coverage = timeoutCoverageWarning({
       timeoutMs: inputs.timeoutMs,
@@ -92,6 +97,7 @@ export async function run(): Promise<void> {
       // them may run.
       log: logUntrusted,
       signal: stopOnSignal.signal,
+      ...(preDeploy ? { preDeploy } : {}),
     };
     let rollout: DeployRollout;
     let batches: string | undefined;
@@ -114,7 +120,12 @@ export async function run(): Promise<void> {
     core.setOutput('instances', instancesJson(rollout));
     core.setOutput('succeeded', String(rollout.succeeded));
     core.setOutput('failed', String(rollout.failed));
-    await writeSummary(rolloutSummary(rollout) + (batches ?? ''));
+    core.setOutput('pre-deploy-exit-code', String(rollout.preDeploy?.exitCode ?? ''));
+    await writeSummary(
+      (rollout.preDeploy ? preDeploySummary(rollout.preDeploy) : '') +
+        rolloutSummary(rollout) +
+        (batches ?? ''),
+    );
     const outdated = outdatedWarning(rollout);
     if (outdated) core.warning(outdated);
     if (rollout.status === 'succeeded')

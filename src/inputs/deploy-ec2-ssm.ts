@@ -24,6 +24,7 @@ import {
 } from '../ssm/spec.js';
 import { checkInstanceIds, parseTagTargets, type RolloutTargets } from '../ssm/targets.js';
 import type { CommandOutputOptions } from '../ssm/run-command.js';
+import { readPreDeployInputs, type PreDeployInputs } from './pre-deploy-ec2-ssm.js';
 
 /** What the action does: print the host script and stop, or roll it out. */
 export type DeployEc2SsmInputs = PrintScriptInputs | RolloutInputs;
@@ -62,6 +63,8 @@ export interface RolloutInputs extends ImageAndRegion {
   /** Cap on each batch's drain wait. */
   drainTimeoutMs: number;
   healthTimeoutMs: number;
+  /** pre-deploy-command: run once on one host before the rollout. */
+  preDeploy?: PreDeployInputs;
 }
 
 /** An ELBv2 target group ARN. */
@@ -231,6 +234,8 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
       `must be a CloudWatch Logs group name (letters, digits, . _ - / #); got ${shown(logGroup)}`,
     );
 
+  const preDeploy = readPreDeployInputs(r);
+
   const spec: DeploySpec = {
     image: imageText,
     containerName,
@@ -285,6 +290,7 @@ export function readInputs(get: InputGetter): DeployEc2SsmInputs {
       ...(s3KeyPrefix ? { s3KeyPrefix } : {}),
       ...(logGroup ? { cloudWatchLogGroup: logGroup } : {}),
     },
+    ...(preDeploy ? { preDeploy } : {}),
   };
 }
 

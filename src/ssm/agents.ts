@@ -146,13 +146,13 @@ export function describeOffline(n: NotOnline): string {
   return `${n.instanceId} (${n.pingStatus}${since})`;
 }
 
-interface Ping {
+export interface Ping {
   status: string;
   last?: Date;
 }
 
 /** Instance ID -> ping for every instance SSM knows among the targets, over every page. */
-async function listPingStatuses(
+export async function listPingStatuses(
   ssm: SSMClient,
   targets: RolloutTargets,
 ): Promise<Map<string, Ping>> {

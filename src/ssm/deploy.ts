@@ -9,6 +9,12 @@ import { systemClock, type WaitSettings } from '../poll.js';
 import { invocationState } from './statuses.js';
 import { describeOffline, waitForAgents, type NotOnline } from './agents.js';
 import { renderDeployScript } from './remote-script.js';
+import {
+  rolloutStoppedBy,
+  runPreDeploy,
+  type PreDeployOptions,
+  type PreDeployReport,
+} from './pre-deploy.js';
 import { parseDeployResult, type DeployOutcome, type DeployResult } from './result.js';
 import {
   runCommand,
@@ -78,6 +84,8 @@ export interface DeployEc2SsmOptions extends WaitSettings {
   output?: CommandOutputOptions;
   onSent?: (commandId: string) => void;
   log?: (line: string) => void;
+  /** pre-deploy-command: run once on one host first; the rollout happens only if it exits 0. */
+  preDeploy?: PreDeployOptions;
 }
 
 export interface InstanceOutcome {
@@ -134,23 +142,46 @@ export interface DeployRollout {
   elapsedMs: number;
   /** The command could not be cancelled at the deadline or on cancellation. */
   cancelError?: string;
+  /** How the pre-deploy-command went, when there was one. */
+  preDeploy?: PreDeployReport;
 }
 
 const TAIL_LINES = 30;
 
 export async function deployEc2Ssm(opts: DeployEc2SsmOptions): Promise<DeployRollout> {
+  const pre = await preDeployFirst(opts);
+  if ('stopped' in pre) return pre.stopped;
   const reach = await reachInstances(opts);
-  if (!reach.ready) return reach.rollout;
+  if (!reach.ready) return withPreDeploy(reach.rollout, pre.report);
   const rollout = await sendAndFollow(opts, reach.targets, {
     maxErrors: opts.maxErrors,
     timeoutMs: opts.timeoutMs,
   });
-  return withSkipped(
+  const done = withSkipped(
     { ...rollout, elapsedMs: reach.elapsedMs + rollout.elapsedMs },
     reach.offline,
     opts.spec.image,
     opts.skipOffline === true,
   );
+  return withPreDeploy(done, pre.report);
+}
+
+/**
+ * pre-deploy-command, before any host is touched (and before any is taken out of a load
+ * balancer): the rollout that did not happen when it did not exit 0, else its report.
+ */
+export async function preDeployFirst(
+  opts: DeployEc2SsmOptions,
+): Promise<{ stopped: DeployRollout } | { report?: PreDeployReport }> {
+  if (!opts.preDeploy) return {};
+  const spec = hostSpec(opts.spec, opts.region);
+  const report = await runPreDeploy({ ...opts, spec, pre: opts.preDeploy });
+  if (report.status !== 'succeeded') return { stopped: rolloutStoppedBy(report, baseOf(opts)) };
+  return { report };
+}
+
+export function withPreDeploy<T extends DeployRollout>(rollout: T, report?: PreDeployReport): T {
+  return report ? { ...rollout, preDeploy: report } : rollout;
 }
 
 export type Reach =

@@ -80,11 +80,20 @@ function containerPorts(spec: DeploySpec): string[] {
   return [...new Set(spec.ports.map((p) => `${p.containerPort}/${p.protocol}`))];
 }
 
+/** mode=one-off: run the new image once with `command` after it (src/ssm/pre-deploy.ts). */
+export interface OneOffSettings {
+  /** The arguments after the image, as `docker run IMAGE ARGS…` takes them. */
+  command: readonly string[];
+  /** The one-off on the host (lock, pull and run) ends within this many seconds. */
+  timeoutSeconds: number;
+}
+
 /**
  * The host script for `spec`: bash, `set -euo pipefail`, passes shellcheck. Throws when the spec
  * is invalid (the input parser is expected to have reported that already, naming the input).
+ * With `oneOff`, the script runs the new image once instead of deploying it.
  */
-export function renderDeployScript(spec: DeploySpec): string {
+export function renderDeployScript(spec: DeploySpec, oneOff?: OneOffSettings): string {
   const problems = deploySpecProblems(spec);
   if (problems.length > 0) {
     throw new Error(`cannot generate the deploy script: ${problems.join('; ')}`);
@@ -133,7 +142,7 @@ export function renderDeployScript(spec: DeploySpec): string {
     `state_dir=${quote(spec.stateDir ?? DEFAULT_STATE_DIR)}`,
     `lock_timeout=${quote(String(spec.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS))}`,
     `# Seconds from the launch until the deploy must have ended (the SSM execution timeout)`,
-    `execution_timeout=${quote(String(spec.executionTimeoutSeconds ?? DEFAULT_EXECUTION_TIMEOUT_SECONDS))}`,
+    `execution_timeout=${quote(String(oneOff?.timeoutSeconds ?? spec.executionTimeoutSeconds ?? DEFAULT_EXECUTION_TIMEOUT_SECONDS))}`,
     `result_marker=${quote(RESULT_MARKER)}`,
     `# Engine flags of the final container (besides --name, --detach, the env-file and the image)`,
     arrayLines('final_args', finalArgs),
@@ -148,6 +157,7 @@ export function renderDeployScript(spec: DeploySpec): string {
     `force=${spec.force ? 'true' : 'false'}`,
     `# Pairs: variable name, SSM parameter name (values are read on the host, never written here)`,
     arrayLines('ssm_env', spec.envFromSsm.flat()),
+    ...oneOffLines(spec, envArgs, oneOff),
     SETTINGS_END.trimEnd(),
   ].join('\n');
 
@@ -155,9 +165,26 @@ export function renderDeployScript(spec: DeploySpec): string {
   const start = text.indexOf(SETTINGS_START);
   const end = text.indexOf(SETTINGS_END);
   if (start < 0 || end < start) throw new Error('src/ssm/host/deploy.sh has no settings block');
-  const header = `#!/usr/bin/env bash\n# shipyard deploy-ec2-ssm: replace container ${spec.containerName} on this host.\n`;
+  const header = oneOff
+    ? `#!/usr/bin/env bash\n# shipyard deploy-ec2-ssm: run the pre-deploy-command once beside container ${spec.containerName}.\n`
+    : `#!/usr/bin/env bash\n# shipyard deploy-ec2-ssm: replace container ${spec.containerName} on this host.\n`;
   // The file's own header comment stays out: SSM's 64 KB limit counts every byte sent.
   const body = text.slice(end + SETTINGS_END.length);
   const prologue = text.slice(text.indexOf('# shellcheck disable=SC2016'), start);
   return `${header}${prologue}${settings}\n${body}`;
+}
+
+/** The mode settings: deploy, or one-off with the flags (no ports, no restart policy) and argv. */
+function oneOffLines(
+  spec: DeploySpec,
+  envArgs: readonly string[],
+  oneOff: OneOffSettings | undefined,
+): string[] {
+  return [
+    '# deploy, or one-off: run the new image once with oneoff_command as its arguments (after the image,',
+    '# the ENTRYPOINT kept), with the flags in oneoff_args, and report its exit code',
+    `mode=${oneOff ? 'one-off' : 'deploy'}`,
+    arrayLines('oneoff_args', oneOff ? [...envArgs, ...spec.runOptions] : []),
+    arrayLines('oneoff_command', oneOff ? oneOff.command : []),
+  ];
 }

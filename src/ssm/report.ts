@@ -137,7 +137,7 @@ export function printedScriptSummary(script: string): string {
 }
 
 /** A fenced block that no backtick run in the text can close early. */
-function fence(text: string, language = ''): string {
+export function fence(text: string, language = ''): string {
   const longest = Math.max(2, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
   const ticks = '`'.repeat(longest + 1);
   return `${ticks}${language}\n${text}\n${ticks}\n`;

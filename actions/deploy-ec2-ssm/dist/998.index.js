@@ -20,8 +20,8 @@ var aws = __webpack_require__(4258);
 var duration = __webpack_require__(7607);
 // EXTERNAL MODULE: ./src/poll.ts
 var poll = __webpack_require__(9810);
-// EXTERNAL MODULE: ./src/ssm/deploy.ts + 3 modules
-var deploy = __webpack_require__(3643);
+// EXTERNAL MODULE: ./src/ssm/deploy.ts
+var deploy = __webpack_require__(5122);
 // EXTERNAL MODULE: ./src/ssm/statuses.ts
 var statuses = __webpack_require__(3907);
 ;// CONCATENATED MODULE: ./src/ssm/lb/target-groups.ts
@@ -196,9 +196,13 @@ async function deployBehindTargetGroups(opts) {
         (opts.warn ?? log)(line);
     };
     const started = clock.now();
+    // The one-off runs before any host leaves its groups: if it fails, nothing was touched.
+    const pre = await (0,deploy/* preDeployFirst */.jN)(opts);
+    if ('stopped' in pre)
+        return { ...pre.stopped, batches: [], warnings, leftOut: [] };
     const reach = await (0,deploy/* reachInstances */.G)(opts, true);
     if (!reach.ready)
-        return { ...reach.rollout, batches: [], warnings, leftOut: [] };
+        return { ...(0,deploy/* withPreDeploy */.Dn)(reach.rollout, pre.report), batches: [], warnings, leftOut: [] };
     const instanceIds = reach.instanceIds ?? [];
     if (opts.targets.kind === 'tags')
         log(`resolved the tag targets to ${instanceIds.length} instance(s) with an online SSM agent`);
@@ -285,7 +289,7 @@ async function deployBehindTargetGroups(opts) {
         elapsedMs: clock.now() - started,
     };
     return {
-        ...(0,deploy/* withSkipped */.DY)(rollout, reach.offline, opts.spec.image, opts.skipOffline === true),
+        ...(0,deploy/* withPreDeploy */.Dn)((0,deploy/* withSkipped */.DY)(rollout, reach.offline, opts.spec.image, opts.skipOffline === true), pre.report),
         batches,
         warnings,
         leftOut,

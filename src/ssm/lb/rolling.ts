@@ -10,7 +10,9 @@ import { awsErrorText, isThrottling } from '../../aws.js';
 import { formatDuration } from '../../duration.js';
 import { poll, systemClock, type Clock, type Step } from '../../poll.js';
 import {
+  preDeployFirst,
   reachInstances,
+  withPreDeploy,
   sendAndFollow,
   withSkipped,
   type DeployEc2SsmOptions,
@@ -109,8 +111,12 @@ export async function deployBehindTargetGroups(opts: RollingOptions): Promise<Ro
   };
   const started = clock.now();
 
+  // The one-off runs before any host leaves its groups: if it fails, nothing was touched.
+  const pre = await preDeployFirst(opts);
+  if ('stopped' in pre) return { ...pre.stopped, batches: [], warnings, leftOut: [] };
   const reach = await reachInstances(opts, true);
-  if (!reach.ready) return { ...reach.rollout, batches: [], warnings, leftOut: [] };
+  if (!reach.ready)
+    return { ...withPreDeploy(reach.rollout, pre.report), batches: [], warnings, leftOut: [] };
   const instanceIds = reach.instanceIds ?? [];
   if (opts.targets.kind === 'tags')
     log(`resolved the tag targets to ${instanceIds.length} instance(s) with an online SSM agent`);
@@ -199,7 +205,10 @@ export async function deployBehindTargetGroups(opts: RollingOptions): Promise<Ro
     elapsedMs: clock.now() - started,
   };
   return {
-    ...withSkipped(rollout, reach.offline, opts.spec.image, opts.skipOffline === true),
+    ...withPreDeploy(
+      withSkipped(rollout, reach.offline, opts.spec.image, opts.skipOffline === true),
+      pre.report,
+    ),
     batches,
     warnings,
     leftOut,

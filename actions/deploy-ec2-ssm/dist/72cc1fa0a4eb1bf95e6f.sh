@@ -12,6 +12,11 @@
 #                                           on the new version or on the previous one by itself,
 #                                           before END (epoch seconds).
 #
+# With mode=one-off (pre-deploy-command) the same machinery runs the new image once instead of
+# deploying it: lock -> sweep -> log in, pull, log out -> env-file -> create the one-off container
+# (the service's env, env-file and run-options, no ports), delete the env-file -> run it attached
+# until it exits or the deadline passes -> remove it. The service container is never touched.
+#
 # The deploy, in order: lock -> sweep leftovers -> log in, pull, log out (the old container serves)
 # -> read SSM parameters into an env-file in the root-only state directory -> pre-flight: create
 # the final container under a temporary name (and the candidate), then delete the env-file ->
@@ -60,6 +65,11 @@ run_id=''
 force=false
 # Pairs: variable name, SSM parameter name (values are read on the host, never written here)
 ssm_env=()
+# deploy, or one-off: run the new image once with oneoff_command as its arguments (after the image,
+# the ENTRYPOINT kept), with the flags in oneoff_args, and report its exit code
+mode=deploy
+oneoff_args=()
+oneoff_command=()
 # --- end of settings ---
 
 # --- body (identical for every deploy) ---
@@ -67,8 +77,10 @@ umask 077
 aside="$container-shipyard-previous"    # the old container while the new one proves itself
 next="$container-shipyard-next"         # the final container, created before anything stops
 candidate="$container-shipyard-candidate"
+oneoff="$container-shipyard-oneoff"    # the one-off container of mode=one-off
 runs_dir="$state_dir/runs"
 last_result_file="$state_dir/last-result.$container"
+if [[ $mode == one-off ]]; then last_result_file="$state_dir/last-oneoff.$container"; fi
 last_run_file="$state_dir/last-run.$container"
 
 say() { printf '==> %(%H:%M:%S)T %s\n' -1 "$*"; }
@@ -170,7 +182,7 @@ launch() {
   print_result "$result"
   outcome=${result#*\"outcome\":\"}
   outcome=${outcome%%\"*}
-  [[ $outcome == deployed || $outcome == outdated ]]
+  if [[ $mode == one-off ]]; then [[ $outcome == succeeded ]]; else [[ $outcome == deployed || $outcome == outdated ]]; fi
 }
 
 # =============================================================================================
@@ -182,6 +194,9 @@ phase=untouched       # untouched: old container as it was | replacing: old one 
 has_previous=false    # a running container was set aside and can be restarted
 prev_image='' prev_image_id='' prev_restart='' new_image_id='' env_file='' err_line='' interrupted=''
 result_written=false
+# mode=one-off: the exit code of the command ('' until it exited), the end of its output, and
+# whether its container exists (only then may an interrupted run remove it: it is ours)
+exit_code='' output_tail='' oneoff_created=false
 run_dir='' deadline=0 why=''
 
 # set_step NAME: what is being done now (the failed step of a result). The run directory keeps
@@ -223,24 +238,36 @@ aws_cli() {
     aws ${region:+"--region=$region"} "$@" 9>&-
 }
 seconds_left() { echo $((deadline - $(now))); }
+# Seconds kept back from the lock wait and the pull for what must follow them: the swap with its
+# health check and a rollback, or for a one-off, removing its container and writing the result.
+reserve=$((health_timeout + 2 * stop_timeout + 30))
+if [[ $mode == one-off ]]; then reserve=$((stop_timeout + 15)); fi
 
 # finish OUTCOME REASON: write the one result, remove what holds a secret, exit.
 finish() {
   local outcome=$1 reason=$2 failed_step=$step line
-  if [[ $outcome == deployed ]]; then failed_step=''; fi
+  if [[ $outcome == deployed || $outcome == succeeded ]]; then failed_step=''; fi
   line="{\"outcome\":$(json_str "$outcome"),\"container\":$(json_str "$container")"
   line+=",\"newImage\":$(json_str "$image"),\"newImageId\":$(json_str "$new_image_id")"
   line+=",\"previousImage\":$(json_str "$prev_image"),\"previousImageId\":$(json_str "$prev_image_id")"
-  line+=",\"reason\":$(json_str "$reason"),\"failedStep\":$(json_str "$failed_step")}"
+  line+=",\"reason\":$(json_str "$reason"),\"failedStep\":$(json_str "$failed_step")"
+  if [[ $mode == one-off ]]; then
+    line+=",\"mode\":\"one-off\",\"exitCode\":${exit_code:-null},\"outputTail\":$(json_str "$output_tail")"
+  fi
+  line+="}"
   remove_env_file
-  if [[ $outcome == deployed ]]; then say "deployed $image as $container"; else say "$outcome: $reason"; fi
+  if [[ $outcome == deployed ]]; then
+    say "deployed $image as $container"
+  elif [[ $outcome == succeeded ]]; then
+    say "the one-off command succeeded (exit code 0)"
+  else say "$outcome: $reason"; fi
   # Written whole, then renamed: the launcher never reads half a result.
   printf '%s\n' "$line" >"$run_dir/result.tmp" && mv -f -- "$run_dir/result.tmp" "$run_dir/result"
   printf '%s %s\n' "$(now)" "$line" >"$last_result_file" || true
   if [[ $outcome == deployed && -n $run_id ]]; then printf '%s\n' "$run_id" >"$last_run_file" || true; fi
   result_written=true
   set_phase finished
-  if [[ $outcome == deployed || $outcome == outdated ]]; then exit 0; fi
+  if [[ $outcome == deployed || $outcome == outdated || $outcome == succeeded ]]; then exit 0; fi
   exit 1
 }
 
@@ -262,6 +289,7 @@ on_exit() {
   local reason="unexpected failure (exit code $rc, line ${err_line:-?})"
   if [[ -n $interrupted ]]; then reason="interrupted by $interrupted"; fi
   eng rm --force "$candidate" "$next" >/dev/null 2>&1
+  if [[ $oneoff_created == true ]]; then eng rm --force "$oneoff" >/dev/null 2>&1; fi
   case $phase in
     replacing) roll_back "$reason" ;;
     healthy) finish deployed '' ;;
@@ -301,7 +329,7 @@ take_lock() {
   set_step lock
   command -v flock >/dev/null || finish failed "flock (util-linux) is not installed"
   local lock_file="$state_dir/lock" limit=$lock_timeout left
-  left=$(($(seconds_left) - health_timeout - 2 * stop_timeout - 30))
+  left=$(($(seconds_left) - reserve))
   if ((left < limit)); then limit=$((left > 0 ? left : 0)); fi
   if ! { exec 9>>"$lock_file"; }; then finish failed "cannot open the lock file $lock_file"; fi
   if ! flock -n 9; then
@@ -345,7 +373,7 @@ sweep() {
     f=${dirs[i]%/}
     if [[ -d $f && $f != "$run_dir" ]]; then rm -rf -- "$f"; fi
   done
-  for f in "$candidate" "$next"; do
+  for f in "$candidate" "$next" "$oneoff"; do
     if container_exists "$f"; then
       note "removing $f, left by an interrupted deploy"
       eng rm --force "$f" >/dev/null || finish failed "could not remove $f, left by an interrupted deploy"
@@ -406,7 +434,7 @@ pull_image() {
   say "pulling $image (the running container keeps serving)"
   local attempt out left
   for attempt in 1 2 3; do
-    left=$(($(seconds_left) - health_timeout - 2 * stop_timeout - 30))
+    left=$(($(seconds_left) - reserve))
     if ((left <= 0)); then
       log_out
       finish failed "no time left to pull $image before execution-timeout (the running container was not touched)"
@@ -765,6 +793,77 @@ podman_reboot_note() {
   fi
 }
 
+# mode=one-off: the new image runs once, as `<engine> run --rm IMAGE ARGS...` would run it, in
+# three steps so that the env-file lives only until the container exists: create, delete the
+# env-file, start attached. Its output goes to the log; its exit code is the result. A watchdog
+# stops it (SIGTERM, SIGKILL after stop_timeout) when the deadline passes.
+oneoff_attach() {
+  local line
+  # Line by line as it comes (the log is a file: a pipe of cut and sed would hold it back), indented.
+  eng start --attach "$oneoff" 2>&1 | tee -a -- "$run_dir/oneoff.out" |
+    while IFS= read -r line || [[ -n $line ]]; do printf '    | %s\n' "${line:0:300}"; done
+}
+
+run_one_off() {
+  set_step create
+  local err left rc=0 state status='' code='' i watchdog timed_out="$run_dir/oneoff.timeout"
+  local args=(create "--name=$oneoff" "--label=shipyard.one-off=$container")
+  if [[ -n $env_file ]]; then args+=("--env-file=$env_file"); fi
+  args+=("${oneoff_args[@]}" "$image" "${oneoff_command[@]}")
+  say "creating the one-off container $oneoff (${#oneoff_command[@]} argument(s) after the image)"
+  oneoff_created=true
+  if ! err=$(eng "${args[@]}" 2>&1); then
+    remove_env_file
+    eng rm --force "$oneoff" >/dev/null 2>&1 || true
+    oneoff_created=false
+    finish failed "the engine refused the one-off container (nothing was run): $(printf '%s\n' "$err" | tail -n 1 | cut -c1-300)"
+  fi
+  remove_env_file
+  set_step run
+  left=$(($(seconds_left) - reserve))
+  if ((left <= 0)); then
+    eng rm --force "$oneoff" >/dev/null 2>&1 || true
+    oneoff_created=false
+    finish failed "no time left to run the one-off command before pre-deploy-timeout"
+  fi
+  say "running the one-off command (up to ${left}s); its output:"
+  : >"$run_dir/oneoff.out"
+  (
+    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+    sleep "$left" >/dev/null 2>&1 3>&- 5>&- &
+    sleeper=$!
+    wait "$sleeper" || exit 0
+    : >"$timed_out"
+    eng stop -t "$stop_timeout" "$oneoff" >/dev/null 2>&1 || eng rm --force "$oneoff" >/dev/null 2>&1 || true
+  ) 9>&- &
+  watchdog=$!
+  ticking "running the one-off command" oneoff_attach || rc=$?
+  kill "$watchdog" 2>/dev/null || true
+  wait "$watchdog" 2>/dev/null || true
+  output_tail=$(tail -n 15 -- "$run_dir/oneoff.out" | cut -c1-160 || true)
+  rm -f -- "$run_dir/oneoff.out"
+  # The engine may record the exit a moment after the attached client returned.
+  for i in 1 2 3 4 5; do
+    state=$(eng container inspect --format '{{.State.Status}}|{{.State.ExitCode}}' "$oneoff" 2>/dev/null || true)
+    IFS='|' read -r status code <<<"$state"
+    if [[ $status == exited || $status == stopped || -e $timed_out ]]; then break; fi
+    sleep "$i"
+  done
+  eng rm --force "$oneoff" >/dev/null 2>&1 || note "could not remove $oneoff"
+  oneoff_created=false
+  if [[ -e $timed_out ]]; then
+    rm -f -- "$timed_out"
+    set_step timeout
+    finish failed "the one-off command did not finish within pre-deploy-timeout (${left}s were left for it): it was stopped and removed"
+  fi
+  if [[ $status != exited && $status != stopped ]] || [[ ! $code =~ ^[0-9]+$ ]]; then
+    finish failed "the one-off container ended as ${status:-gone} without an exit code (attach exit code $rc); it was removed"
+  fi
+  exit_code=$code
+  if ((exit_code == 0)); then finish succeeded ''; fi
+  finish failed "the one-off command exited with code $exit_code"
+}
+
 detached_main() {
   run_dir=$1 deadline=$2
   if [[ $0 == "$state_dir"/launch.* ]]; then rm -f -- "$0"; fi
@@ -778,7 +877,11 @@ detached_main() {
   trap 'interrupted=SIGINT; exit 130' INT
   trap 'interrupted=SIGHUP; exit 129' HUP
 
-  say "deploying $image as $container with $engine, within $(seconds_left)s"
+  if [[ $mode == one-off ]]; then
+    say "running a one-off of $image beside $container with $engine, within $(seconds_left)s"
+  else
+    say "deploying $image as $container with $engine, within $(seconds_left)s"
+  fi
   command -v "$engine" >/dev/null || finish failed "$engine is not installed on this host"
   take_lock
   sweep
@@ -786,6 +889,10 @@ detached_main() {
   recover_set_aside
   log_in
   pull_image
+  if [[ $mode == one-off ]]; then
+    fetch_ssm_env
+    run_one_off
+  fi
   record_previous
   fetch_ssm_env
   preflight
