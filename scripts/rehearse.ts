@@ -12,8 +12,7 @@
  *
  * SHIPYARD_REHEARSAL_KEEP=1 leaves the host engine and its container running (its dir is printed).
  */
-import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +30,7 @@ import { startEcrStandIn } from '../stand-ins/ecr.js';
 import { prepareDeployCommand } from '../src/ssm/deploy.js';
 import { parseDeployResult, type DeployResult } from '../src/ssm/result.js';
 import type { DeploySpec } from '../src/ssm/spec.js';
-import { parseCommandFile } from '../stand-ins/runner.js';
+import { runAction } from '../stand-ins/runner.js';
 import { errorMessage } from '../src/errors.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -74,60 +73,36 @@ const stage = (title: string) => console.log(`\n== ${title}`);
 const indent = (text: string) => text.trimEnd().replace(/^/gm, '   ');
 
 /** Run an action bundle as the runner does: INPUT_* variables, command files, its own log. */
-function runBundle(
+async function runBundle(
   bundle: string,
   inputs: Record<string, string>,
   env: Record<string, string>,
 ): Promise<{ code: number | null; outputs: Record<string, string>; log: string }> {
-  const dir = mkdtempSync(join(work, 'step-'));
-  const files = {
-    GITHUB_OUTPUT: join(dir, 'output'),
-    GITHUB_STATE: join(dir, 'state'),
-    GITHUB_STEP_SUMMARY: join(dir, 'summary'),
+  let pending = '';
+  let group: { title: string; lines: number } | undefined;
+  // Print what a person reads in the runner's log: the runner's own commands (::add-mask:: and
+  // friends) are hidden, and a ::group:: is folded to its title, as the log viewer shows it.
+  const show = (chunk: string) => {
+    const lines = (pending + chunk).split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.startsWith('::group::')) group = { title: line.slice('::group::'.length), lines: 0 };
+      else if (line.startsWith('::endgroup::')) {
+        if (group) console.log(indent(`> ${group.title} (${group.lines} lines folded)`));
+        group = undefined;
+      } else if (group) group.lines++;
+      else if (line.startsWith('::error'))
+        console.log(indent(`error: ${line.replace(/^::error[^:]*::/, '').replace(/%0A/g, '\n')}`));
+      else if (line !== '' && !line.startsWith('::')) console.log(indent(line));
+    }
   };
-  for (const f of Object.values(files)) writeFileSync(f, '');
-  const childEnv: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? dir,
-    RUNNER_TEMP: dir,
+  const run = await runAction(bundle, inputs, {
     // The runners run Node 24: the AWS SDK's notice about this machine's Node 20 is not news here.
-    NODE_NO_WARNINGS: '1',
-    ...files,
-    ...env,
-  };
-  for (const [k, v] of Object.entries(inputs)) childEnv[`INPUT_${k.toUpperCase()}`] = v;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, bundle)], { env: childEnv });
-    let log = '';
-    let pending = '';
-    let group: { title: string; lines: number } | undefined;
-    // Print what a person reads in the runner's log: the runner's own commands (::add-mask:: and
-    // friends) are hidden, and a ::group:: is folded to its title, as the log viewer shows it.
-    const show = (d: Buffer) => {
-      log += d;
-      const lines = (pending + String(d)).split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line.startsWith('::group::'))
-          group = { title: line.slice('::group::'.length), lines: 0 };
-        else if (line.startsWith('::endgroup::')) {
-          if (group) console.log(indent(`> ${group.title} (${group.lines} lines folded)`));
-          group = undefined;
-        } else if (group) group.lines++;
-        else if (line.startsWith('::error'))
-          console.log(
-            indent(`error: ${line.replace(/^::error[^:]*::/, '').replace(/%0A/g, '\n')}`),
-          );
-        else if (line !== '' && !line.startsWith('::')) console.log(indent(line));
-      }
-    };
-    child.stdout.on('data', show);
-    child.stderr.on('data', show);
-    child.on('error', reject);
-    child.on('close', (code) =>
-      resolve({ code, outputs: parseCommandFile(readFileSync(files.GITHUB_OUTPUT, 'utf8')), log }),
-    );
+    env: { NODE_NO_WARNINGS: '1', ...env },
+    timeoutMs: 10 * 60_000,
+    onOutput: show,
   });
+  return { code: run.code, outputs: run.outputs, log: run.stdout + run.stderr };
 }
 
 /**

@@ -60,6 +60,8 @@ export function runAction(
     /** Working directory of the action (the runner's is the workspace). */
     cwd?: string;
     onSpawn?: (pid: number) => void;
+    /** Each piece of the step's stdout and stderr as it comes (the rehearsal shows the log live). */
+    onOutput?: (chunk: string) => void;
   } = {},
 ): Promise<ActionRun> {
   const dir = opts.files?.dir ?? mkdtempSync(join(tmpdir(), 'shipyard-action-'));
@@ -95,8 +97,14 @@ export function runAction(
     if (child.pid && opts.onSpawn) opts.onSpawn(child.pid);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      opts.onOutput?.(String(d));
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      opts.onOutput?.(String(d));
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     child.on('error', reject);
     child.on('close', (code) => {

@@ -23,13 +23,12 @@ import {
 import { invocationState } from '../statuses.js';
 import { describeDowntime, planBatches, type BatchPlan, type GroupRegistration } from './plan.js';
 import {
-  deregisterTargets,
   describeHealth,
   describeTargetHealth,
   isDrained,
   isSettledHealthy,
   readTargetGroups,
-  registerTargets,
+  moveTargets,
   targetGroupProblems,
   type Registration,
   type TargetGroup,
@@ -275,7 +274,7 @@ async function runBatch(ctx: BatchContext): Promise<{
     ctx.out.add(registered);
     const drainStart = clock.now();
     for (const [arn, regs] of byGroup(registered)) {
-      await deregisterTargets(opts.elb, arn, regs);
+      await moveTargets(opts.elb, 'deregister', arn, regs);
       report.lbCalls++;
     }
     const drain = await waitForDrain(ctx, registered, report);
@@ -397,7 +396,7 @@ async function putBack(
   report: BatchReport,
 ): Promise<void> {
   for (const [arn, group] of byGroup(regs)) {
-    await registerTargets(ctx.opts.elb, arn, group);
+    await moveTargets(ctx.opts.elb, 'register', arn, group);
     report.lbCalls++;
   }
   ctx.out.putBack([...new Set(regs.map((r) => r.instanceId))]);

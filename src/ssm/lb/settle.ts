@@ -15,7 +15,7 @@ import { quote } from '../quote.js';
 import { parseDeployResult, RESULT_MARKER } from '../result.js';
 import { runCommand } from '../run-command.js';
 import { servesAfter, type OutOfService } from './rolling.js';
-import { registerTargets } from './target-groups.js';
+import { moveTargets } from './target-groups.js';
 
 export interface SettleOptions {
   elb: ElasticLoadBalancingV2Client;
@@ -85,7 +85,7 @@ export async function settleOutOfService(opts: SettleOptions): Promise<SettleRes
   const failedGroups = new Set<string>();
   for (const [arn, regs] of groups) {
     try {
-      await registerTargets(opts.elb, arn, regs);
+      await moveTargets(opts.elb, 'register', arn, regs);
       opts.log(
         `registered ${regs.map((r) => r.instanceId).join(', ')} in ${regs[0]?.groupName ?? arn} again`,
       );

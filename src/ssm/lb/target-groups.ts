@@ -112,25 +112,17 @@ export async function describeTargetHealth(
   }));
 }
 
-export async function deregisterTargets(
+/** Take targets out of a group (they drain) or put them back (they are health-checked again). */
+export async function moveTargets(
   elb: ElasticLoadBalancingV2Client,
+  move: 'register' | 'deregister',
   arn: string,
   targets: readonly Registration[],
 ): Promise<void> {
   if (targets.length === 0) return;
+  const input = { TargetGroupArn: arn, Targets: targets.map(targetOf) };
   await elb.send(
-    new DeregisterTargetsCommand({ TargetGroupArn: arn, Targets: targets.map(targetOf) }),
-  );
-}
-
-export async function registerTargets(
-  elb: ElasticLoadBalancingV2Client,
-  arn: string,
-  targets: readonly Registration[],
-): Promise<void> {
-  if (targets.length === 0) return;
-  await elb.send(
-    new RegisterTargetsCommand({ TargetGroupArn: arn, Targets: targets.map(targetOf) }),
+    move === 'register' ? new RegisterTargetsCommand(input) : new DeregisterTargetsCommand(input),
   );
 }
 
