@@ -20,9 +20,12 @@ import { DEFAULT_STATE_DIR } from '../../src/ssm/spec.js';
 export async function post(): Promise<void> {
   const commandId = core.getState(STATE.commandId);
   const outOfService = outOfServiceOf(core.getState(STATE.outOfService));
+  const cancel = commandId !== '' && core.getState(STATE.finished) !== 'true';
+  // Nothing recorded, nothing to do: not even a client (its construction is not free).
+  if (!cancel && outOfService.length === 0) return;
   const region = core.getState(STATE.region);
   const ssm = new SSMClient(awsClientConfig(region ? { region } : {}));
-  if (commandId !== '' && core.getState(STATE.finished) !== 'true')
+  if (cancel)
     for (const id of commandIdsOf(commandId, core.getState(STATE.commandIds)))
       await cancelAndReport(ssm, id, core.getState(STATE.image));
   // Whatever stopped the main step, no host that serves stays out of its target groups.

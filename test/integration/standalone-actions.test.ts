@@ -49,7 +49,7 @@ const withPost = names.filter(
       .post,
 );
 it('finds the actions with a post step', () =>
-  expect(withPost).toEqual(['build-push', 'deploy-ec2-ssm']));
+  expect(withPost).toEqual(['build-push', 'deploy-ec2-ssm', 'deploy-ecs']));
 
 describe.each(withPost)('%s post step copied alone', (name) => {
   it('loads and does nothing when the main step recorded nothing', async () => {
