@@ -80,15 +80,12 @@ async function describeTargetHealth(elb, arn, only) {
         ...(d.TargetHealth?.Description ? { description: d.TargetHealth.Description } : {}),
     }));
 }
-async function deregisterTargets(elb, arn, targets) {
+/** Take targets out of a group (they drain) or put them back (they are health-checked again). */
+async function moveTargets(elb, move, arn, targets) {
     if (targets.length === 0)
         return;
-    await elb.send(new dist_cjs/* DeregisterTargetsCommand */.Atx({ TargetGroupArn: arn, Targets: targets.map(targetOf) }));
-}
-async function registerTargets(elb, arn, targets) {
-    if (targets.length === 0)
-        return;
-    await elb.send(new dist_cjs/* RegisterTargetsCommand */.PE6({ TargetGroupArn: arn, Targets: targets.map(targetOf) }));
+    const input = { TargetGroupArn: arn, Targets: targets.map(targetOf) };
+    await elb.send(move === 'register' ? new dist_cjs/* RegisterTargetsCommand */.PE6(input) : new dist_cjs/* DeregisterTargetsCommand */.Atx(input));
 }
 function targetOf(r) {
     return { Id: r.instanceId, Port: r.port };
@@ -336,7 +333,7 @@ async function runBatch(ctx) {
         ctx.out.add(registered);
         const drainStart = clock.now();
         for (const [arn, regs] of byGroup(registered)) {
-            await deregisterTargets(opts.elb, arn, regs);
+            await moveTargets(opts.elb, 'deregister', arn, regs);
             report.lbCalls++;
         }
         const drain = await waitForDrain(ctx, registered, report);
@@ -439,7 +436,7 @@ function servesAfter(o) {
 }
 async function putBack(ctx, regs, report) {
     for (const [arn, group] of byGroup(regs)) {
-        await registerTargets(ctx.opts.elb, arn, group);
+        await moveTargets(ctx.opts.elb, 'register', arn, group);
         report.lbCalls++;
     }
     ctx.out.putBack([...new Set(regs.map((r) => r.instanceId))]);
@@ -660,7 +657,7 @@ async function settleOutOfService(opts) {
     const failedGroups = new Set();
     for (const [arn, regs] of groups) {
         try {
-            await registerTargets(opts.elb, arn, regs);
+            await moveTargets(opts.elb, 'register', arn, regs);
             opts.log(`registered ${regs.map((r) => r.instanceId).join(', ')} in ${regs[0]?.groupName ?? arn} again`);
         }
         catch (error) {
