@@ -26,7 +26,7 @@ import {
 } from './run-command.js';
 import { MAX_COMMANDS_BYTES, utf8Bytes, wrapForRunShellScript } from './shell-wrapper.js';
 import { DEFAULT_STATE_DIR, type DeploySpec } from './spec.js';
-import type { RolloutTargets } from './targets.js';
+import { instancesOf, MAX_INSTANCE_IDS, type RolloutTargets } from './targets.js';
 
 export interface DeployCommand {
   /** The bash script each host runs (what print-script shows). */
@@ -310,32 +310,26 @@ function baseOf(opts: DeployEc2SsmOptions): { region: string; fullOutput?: strin
   return { region: opts.region, ...(fullOutput ? { fullOutput } : {}) };
 }
 
-/** SendCommand takes at most 50 instance IDs. */
-const IDS_PER_COMMAND = 50;
-
 /**
  * Send to more than 50 instance IDs as one command per 50, one after the other, so that
  * max-concurrency holds within each and max-errors across all: each command may fail only as
  * many hosts as are left of the budget, and no command is sent once it is spent.
  */
 async function runInChunks(opts: RunCommandOptions): Promise<RunCommandResult> {
-  if (opts.targets.kind !== 'instances' || opts.targets.instanceIds.length <= IDS_PER_COMMAND)
+  if (opts.targets.kind !== 'instances' || opts.targets.instanceIds.length <= MAX_INSTANCE_IDS)
     return runCommand(opts);
   const clock = opts.clock ?? systemClock;
   const ids = opts.targets.instanceIds;
-  const percent = /^(\d+)%$/.exec(opts.maxErrors);
-  const allowed = percent
-    ? Math.floor((Number(percent[1]) * ids.length) / 100)
-    : Number(opts.maxErrors);
+  const allowed = instancesOf(opts.maxErrors, ids.length);
   const started = clock.now();
   const results: RunCommandResult[] = [];
   let failed = 0;
-  for (let i = 0; i < ids.length; i += IDS_PER_COMMAND) {
+  for (let i = 0; i < ids.length; i += MAX_INSTANCE_IDS) {
     const left = opts.timeoutMs - (clock.now() - started);
     if (failed > allowed || left <= 0 || opts.signal?.aborted) break;
     const r = await runCommand({
       ...opts,
-      targets: { kind: 'instances', instanceIds: ids.slice(i, i + IDS_PER_COMMAND) },
+      targets: { kind: 'instances', instanceIds: ids.slice(i, i + MAX_INSTANCE_IDS) },
       maxErrors: String(allowed - failed),
       timeoutMs: left,
     });
@@ -526,7 +520,7 @@ export function rolloutWaves(maxConcurrency: string, instanceCount?: number): nu
   if (percent) {
     const pct = Math.max(1, Number(percent[1]));
     if (instanceCount === undefined) return Math.ceil(100 / pct);
-    return Math.ceil(instanceCount / Math.max(1, Math.floor((instanceCount * pct) / 100)));
+    return Math.ceil(instanceCount / Math.max(1, instancesOf(`${pct}%`, instanceCount)));
   }
   if (instanceCount === undefined) return undefined;
   return Math.ceil(instanceCount / Math.max(1, Number(maxConcurrency)));

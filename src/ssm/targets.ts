@@ -6,7 +6,7 @@
 import { shown } from '../inputs/reader.js';
 
 /** SendCommand accepts at most 50 InstanceIds; larger fleets are targeted by tags. */
-const MAX_INSTANCE_IDS = 50;
+export const MAX_INSTANCE_IDS = 50;
 /** SendCommand accepts at most 5 Targets, each with at most 50 values. */
 const MAX_TAG_KEYS = 5;
 const MAX_TAG_VALUES = 50;
@@ -87,4 +87,13 @@ export function sendCommandTargets(targets: RolloutTargets) {
 export function describeTargets(targets: RolloutTargets): string {
   if (targets.kind === 'instances') return targets.instanceIds.join(', ');
   return targets.tags.map((t) => `tag:${t.key}=${t.values.join('|')}`).join(' AND ');
+}
+
+/**
+ * SSM's `max-concurrency` / `max-errors` as a number of instances: the number, or the percentage of
+ * `instanceCount` rounded down.
+ */
+export function instancesOf(value: string, instanceCount: number): number {
+  const percent = /^(\d+)%$/.exec(value);
+  return percent ? Math.floor((Number(percent[1]) * instanceCount) / 100) : Number(value);
 }

@@ -24,6 +24,8 @@ var poll = __webpack_require__(9810);
 var deploy = __webpack_require__(5122);
 // EXTERNAL MODULE: ./src/ssm/statuses.ts
 var statuses = __webpack_require__(3907);
+// EXTERNAL MODULE: ./src/ssm/targets.ts
+var targets = __webpack_require__(5055);
 ;// CONCATENATED MODULE: ./src/ssm/lb/target-groups.ts
 /**
  * What a load-balancer-aware rollout needs from ELBv2: each target group's shape and timings, where
@@ -129,12 +131,10 @@ function describeHealth(t) {
  * healthy target (downtime, warned about but allowed: with one instance there is no other way).
  */
 
+
 /** max-concurrency as a batch size: a number, or a percentage of the instances rounded down, at least 1. */
 function batchSizeOf(maxConcurrency, instanceCount) {
-    const percent = /^(\d+)%$/.exec(maxConcurrency);
-    const size = percent
-        ? Math.floor((Number(percent[1]) * instanceCount) / 100)
-        : Number(maxConcurrency);
+    const size = (0,targets/* instancesOf */.sG)(maxConcurrency, instanceCount);
     return Math.max(1, Math.min(Number.isFinite(size) ? size : 1, Math.max(1, instanceCount)));
 }
 function planBatches(instanceIds, maxConcurrency, groups) {
@@ -599,10 +599,11 @@ function allowedFailures(maxErrors, instanceCount) {
 // EXTERNAL MODULE: ./src/ssm/quote.ts
 var quote = __webpack_require__(8061);
 // EXTERNAL MODULE: ./src/ssm/result.ts
-var ssm_result = __webpack_require__(3256);
+var result = __webpack_require__(3256);
 // EXTERNAL MODULE: ./src/ssm/run-command.ts
 var run_command = __webpack_require__(4064);
 ;// CONCATENATED MODULE: ./src/ssm/lb/settle.ts
+
 
 
 
@@ -616,12 +617,9 @@ async function settleOutOfService(opts) {
     const verdicts = new Map();
     const ask = [];
     // What each host's own deploy command says.
-    const byCommand = new Map();
-    for (const h of opts.hosts)
-        if (h.commandId)
-            byCommand.set(h.commandId, [...(byCommand.get(h.commandId) ?? []), h.instanceId]);
+    const commandIds = new Set(opts.hosts.flatMap((h) => (h.commandId ? [h.commandId] : [])));
     const seen = new Map();
-    for (const commandId of byCommand.keys()) {
+    for (const commandId of commandIds) {
         try {
             for (const o of await (0,deploy/* readCancelledHosts */.Fb)(opts.ssm, commandId, opts.image))
                 seen.set(o.instanceId, o);
@@ -689,51 +687,43 @@ function readResultScript(stateDir, containerName, waitSeconds) {
         `if ! flock -w ${Math.max(1, Math.floor(waitSeconds))} "$state_dir/lock" true; then echo 'the deploy still holds the lock'; exit 3; fi`,
         `if [ ! -s "$result_file" ]; then echo 'no result recorded'; exit 4; fi`,
         // Stored as `<epoch> <json>`; printed as the result line the deploy prints.
-        `sed -n 's/^[0-9]* /${ssm_result/* RESULT_MARKER */.x}/p' "$result_file" | tail -n 1`,
+        `sed -n 's/^[0-9]* /${result/* RESULT_MARKER */.x}/p' "$result_file" | tail -n 1`,
     ].join('\n');
 }
 async function askHosts(opts, ids) {
     const verdicts = new Map();
     const waitSeconds = Math.max(1, Math.floor(opts.budgetMs / 1000) - 10);
-    try {
-        const run = await (0,run_command/* runCommand */.d1)({
-            ssm: opts.ssm,
-            region: opts.region,
-            targets: { kind: 'instances', instanceIds: ids.slice(0, 50) },
-            documentName: opts.documentName,
-            commands: readResultScript(opts.stateDir, opts.containerName, waitSeconds),
-            executionTimeoutSeconds: waitSeconds + 10,
-            maxConcurrency: '100%',
-            maxErrors: '100%',
-            comment: 'shipyard: read the result of an interrupted deploy',
-            timeoutMs: opts.budgetMs,
-            log: opts.log,
-            clock: opts.clock,
-            intervalMs: opts.intervalMs,
-        });
-        for (const inv of run.invocations) {
-            const result = (0,ssm_result/* parseDeployResult */.m)(inv.stdout ?? '');
-            const o = (0,deploy/* instanceOutcome */.sy)(inv, opts.image);
-            if (result)
-                verdicts.set(inv.instanceId, {
-                    serves: servesAfter({
-                        ...o,
-                        result: result.outcome,
-                        ...(result.previousImage ? { previousImage: result.previousImage } : {}),
-                        ...(result.failedStep ? { failedStep: result.failedStep } : {}),
-                    }),
-                    why: `${result.outcome} (${result.newImage})`,
-                });
-            else
-                verdicts.set(inv.instanceId, {
-                    serves: false,
-                    why: `no result: ${(inv.stdout ?? '').trim() || inv.state.words}`,
-                });
+    // SendCommand takes 50 instance IDs: one command per 50, all waiting within the same budget.
+    const chunks = [];
+    for (let i = 0; i < ids.length; i += targets/* MAX_INSTANCE_IDS */.sb)
+        chunks.push(ids.slice(i, i + targets/* MAX_INSTANCE_IDS */.sb));
+    await Promise.all(chunks.map(async (chunk) => {
+        try {
+            const run = await (0,run_command/* runCommand */.d1)({
+                ssm: opts.ssm,
+                region: opts.region,
+                targets: { kind: 'instances', instanceIds: chunk },
+                documentName: opts.documentName,
+                commands: readResultScript(opts.stateDir, opts.containerName, waitSeconds),
+                executionTimeoutSeconds: waitSeconds + 10,
+                maxConcurrency: '100%',
+                maxErrors: '100%',
+                comment: 'shipyard: read the result of an interrupted deploy',
+                timeoutMs: opts.budgetMs,
+                log: opts.log,
+                clock: opts.clock,
+                intervalMs: opts.intervalMs,
+            });
+            // The answer is the result line the deploy printed: read it as a deploy's output.
+            for (const o of run.invocations.map((inv) => (0,deploy/* instanceOutcome */.sy)(inv, opts.image)))
+                verdicts.set(o.instanceId, o.result !== undefined
+                    ? { serves: servesAfter(o), why: `${o.result} (${o.newImage ?? opts.image})` }
+                    : { serves: false, why: `no result: ${o.outputTail?.trim() || o.statusWords}` });
         }
-    }
-    catch (error) {
-        opts.log(`could not ask the hosts for their result: ${(0,aws/* awsErrorText */.xL)(error)}`);
-    }
+        catch (error) {
+            opts.log(`could not ask ${chunk.join(', ')} for their result: ${(0,aws/* awsErrorText */.xL)(error)}`);
+        }
+    }));
     for (const id of ids)
         if (!verdicts.has(id))
             verdicts.set(id, { serves: false, why: 'its result could not be read in time' });

@@ -3,6 +3,7 @@
  * instances go together, where each is registered, and which batches would leave a group with no
  * healthy target (downtime, warned about but allowed: with one instance there is no other way).
  */
+import { instancesOf } from '../targets.js';
 import { isSettledHealthy, type TargetGroup } from './target-groups.js';
 
 export interface GroupRegistration {
@@ -32,10 +33,7 @@ export interface BatchPlan {
 
 /** max-concurrency as a batch size: a number, or a percentage of the instances rounded down, at least 1. */
 export function batchSizeOf(maxConcurrency: string, instanceCount: number): number {
-  const percent = /^(\d+)%$/.exec(maxConcurrency);
-  const size = percent
-    ? Math.floor((Number(percent[1]) * instanceCount) / 100)
-    : Number(maxConcurrency);
+  const size = instancesOf(maxConcurrency, instanceCount);
   return Math.max(1, Math.min(Number.isFinite(size) ? size : 1, Math.max(1, instanceCount)));
 }
 

@@ -12,7 +12,8 @@ import { formatDuration } from '../../duration.js';
 import type { Clock } from '../../poll.js';
 import { instanceOutcome, readCancelledHosts, type InstanceOutcome } from '../deploy.js';
 import { quote } from '../quote.js';
-import { parseDeployResult, RESULT_MARKER } from '../result.js';
+import { RESULT_MARKER } from '../result.js';
+import { MAX_INSTANCE_IDS } from '../targets.js';
 import { runCommand } from '../run-command.js';
 import { servesAfter, type OutOfService } from './rolling.js';
 import { moveTargets } from './target-groups.js';
@@ -46,12 +47,9 @@ export async function settleOutOfService(opts: SettleOptions): Promise<SettleRes
   const ask: string[] = [];
 
   // What each host's own deploy command says.
-  const byCommand = new Map<string, string[]>();
-  for (const h of opts.hosts)
-    if (h.commandId)
-      byCommand.set(h.commandId, [...(byCommand.get(h.commandId) ?? []), h.instanceId]);
+  const commandIds = new Set(opts.hosts.flatMap((h) => (h.commandId ? [h.commandId] : [])));
   const seen = new Map<string, InstanceOutcome>();
-  for (const commandId of byCommand.keys()) {
+  for (const commandId of commandIds) {
     try {
       for (const o of await readCancelledHosts(opts.ssm, commandId, opts.image))
         seen.set(o.instanceId, o);
@@ -134,44 +132,41 @@ async function askHosts(
 ): Promise<Map<string, { serves: boolean; why: string }>> {
   const verdicts = new Map<string, { serves: boolean; why: string }>();
   const waitSeconds = Math.max(1, Math.floor(opts.budgetMs / 1000) - 10);
-  try {
-    const run = await runCommand({
-      ssm: opts.ssm,
-      region: opts.region,
-      targets: { kind: 'instances', instanceIds: ids.slice(0, 50) },
-      documentName: opts.documentName,
-      commands: readResultScript(opts.stateDir, opts.containerName, waitSeconds),
-      executionTimeoutSeconds: waitSeconds + 10,
-      maxConcurrency: '100%',
-      maxErrors: '100%',
-      comment: 'shipyard: read the result of an interrupted deploy',
-      timeoutMs: opts.budgetMs,
-      log: opts.log,
-      clock: opts.clock,
-      intervalMs: opts.intervalMs,
-    });
-    for (const inv of run.invocations) {
-      const result = parseDeployResult(inv.stdout ?? '');
-      const o = instanceOutcome(inv, opts.image);
-      if (result)
-        verdicts.set(inv.instanceId, {
-          serves: servesAfter({
-            ...o,
-            result: result.outcome,
-            ...(result.previousImage ? { previousImage: result.previousImage } : {}),
-            ...(result.failedStep ? { failedStep: result.failedStep } : {}),
-          }),
-          why: `${result.outcome} (${result.newImage})`,
+  // SendCommand takes 50 instance IDs: one command per 50, all waiting within the same budget.
+  const chunks: string[][] = [];
+  for (let i = 0; i < ids.length; i += MAX_INSTANCE_IDS)
+    chunks.push(ids.slice(i, i + MAX_INSTANCE_IDS));
+  await Promise.all(
+    chunks.map(async (chunk) => {
+      try {
+        const run = await runCommand({
+          ssm: opts.ssm,
+          region: opts.region,
+          targets: { kind: 'instances', instanceIds: chunk },
+          documentName: opts.documentName,
+          commands: readResultScript(opts.stateDir, opts.containerName, waitSeconds),
+          executionTimeoutSeconds: waitSeconds + 10,
+          maxConcurrency: '100%',
+          maxErrors: '100%',
+          comment: 'shipyard: read the result of an interrupted deploy',
+          timeoutMs: opts.budgetMs,
+          log: opts.log,
+          clock: opts.clock,
+          intervalMs: opts.intervalMs,
         });
-      else
-        verdicts.set(inv.instanceId, {
-          serves: false,
-          why: `no result: ${(inv.stdout ?? '').trim() || inv.state.words}`,
-        });
-    }
-  } catch (error) {
-    opts.log(`could not ask the hosts for their result: ${awsErrorText(error)}`);
-  }
+        // The answer is the result line the deploy printed: read it as a deploy's output.
+        for (const o of run.invocations.map((inv) => instanceOutcome(inv, opts.image)))
+          verdicts.set(
+            o.instanceId,
+            o.result !== undefined
+              ? { serves: servesAfter(o), why: `${o.result} (${o.newImage ?? opts.image})` }
+              : { serves: false, why: `no result: ${o.outputTail?.trim() || o.statusWords}` },
+          );
+      } catch (error) {
+        opts.log(`could not ask ${chunk.join(', ')} for their result: ${awsErrorText(error)}`);
+      }
+    }),
+  );
   for (const id of ids)
     if (!verdicts.has(id))
       verdicts.set(id, { serves: false, why: 'its result could not be read in time' });
