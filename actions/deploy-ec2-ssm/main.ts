@@ -6,7 +6,6 @@ import {
   type DeployEc2SsmInputs,
   type RolloutInputs,
 } from '../../src/inputs/deploy-ec2-ssm.js';
-import type { OutOfService } from '../../src/ssm/lb/rolling.js';
 import { batchesJson, batchesSummary } from '../../src/ssm/lb/summary.js';
 import {
   deployEc2Ssm,
@@ -169,14 +168,14 @@ async function runLoadBalanced(
     },
     warn: (line) => core.warning(line),
   });
-  let leftOut = rollout.leftOut;
+  let leftOut = [...new Set(rollout.outOfService.map((h) => h.instanceId))];
   if (rollout.status === 'timed-out' && leftOut.length > 0) {
     // Hosts stopped mid-deploy end within execution-timeout: wait for them, then put back those
     // that serve.
     const settled = await putBackServingHosts({
       ssm: common.ssm,
       region: common.region,
-      hosts: JSON.parse(core.getState(STATE.outOfService) || '[]') as OutOfService[],
+      hosts: rollout.outOfService,
       image: inputs.spec.image,
       containerName: inputs.spec.containerName,
       stateDir,

@@ -174,3 +174,21 @@ it('after the main step is killed mid-batch, the post step puts every serving ho
   expect(registered(elb, 'admin')).toEqual([C, D]);
   expect(fleet.commands).toHaveLength(2); // the deploy, then the read; batch 2 never started
 });
+
+it('at its deadline, the main step waits for the hosts still deploying and puts back those that serve', async () => {
+  const { fleet, elb, env, inputs } = await start({ deployMs: 45_000 });
+  const run = await runAction(
+    MAIN,
+    { ...inputs, timeout: '40s', 'execution-timeout': '40s' },
+    { env, timeoutMs: 110_000 },
+  );
+  expect(run.outputs.status).toBe('timed-out');
+  // A and B finished deploying on the host after the deadline: asked, and registered again.
+  expect(fleet.commands.map((c) => c.instanceIds)).toEqual([
+    [A, B],
+    [A, B],
+  ]);
+  expect(run.stdout).toMatch(/asking them for their result/);
+  expect(registered(elb, 'web')).toEqual(ids);
+  expect(run.state['out-of-service']).toBe('[]');
+});

@@ -307,14 +307,14 @@ it('puts back a host that rolled back, stops at max-errors, and leaves the untou
   expect(lb.of('RegisterTargets').flatMap((c) => c.ids)).toEqual([id(1), id(2)]);
   // Batch 2 never left the group.
   expect(lb.of('DeregisterTargets').flatMap((c) => c.ids)).not.toContain(id(3));
-  expect(rollout.leftOut).toEqual([]);
+  expect(rollout.outOfService.map((h) => h.instanceId)).toEqual([]);
 });
 
 it('keeps out a host that serves nothing, and reports it', async () => {
   setUp([deployed(1), failedAs(2, 'failed-no-previous')], { web: { members: [1, 2] } });
   const rollout = await deployBehindTargetGroups(options({ maxErrors: '1' }));
   expect(lb.of('RegisterTargets').flatMap((c) => c.ids)).toEqual([id(1)]);
-  expect(rollout.leftOut).toEqual([id(2)]);
+  expect(rollout.outOfService.map((h) => h.instanceId)).toEqual([id(2)]);
   expect(saved.at(-1)?.map((h) => h.instanceId)).toEqual([id(2)]);
   expect(lines).toContainEqual(expect.stringContaining(`${id(2)} serve(s) nothing`));
 });

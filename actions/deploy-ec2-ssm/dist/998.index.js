@@ -179,6 +179,7 @@ function describeDowntime(w, batchCount) {
 
 
 
+
 /**
  * Load balancers keep routing to a deregistered target for a few seconds after DeregisterTargets
  * returns, whatever the deregistration delay: no drain wait is shorter than this.
@@ -196,10 +197,10 @@ async function deployBehindTargetGroups(opts) {
     // The one-off runs before any host leaves its groups: if it fails, nothing was touched.
     const pre = await (0,deploy/* preDeployFirst */.jN)(opts);
     if ('stopped' in pre)
-        return { ...pre.stopped, batches: [], warnings, leftOut: [] };
+        return { ...pre.stopped, batches: [], warnings, outOfService: [] };
     const reach = await (0,deploy/* reachInstances */.G)(opts, true);
     if (!reach.ready)
-        return { ...(0,deploy/* withPreDeploy */.Dn)(reach.rollout, pre.report), batches: [], warnings, leftOut: [] };
+        return { ...(0,deploy/* withPreDeploy */.Dn)(reach.rollout, pre.report), batches: [], warnings, outOfService: [] };
     const instanceIds = reach.instanceIds ?? [];
     if (opts.targets.kind === 'tags')
         log(`resolved the tag targets to ${instanceIds.length} instance(s) with an online SSM agent`);
@@ -214,7 +215,7 @@ async function deployBehindTargetGroups(opts) {
         warn(describeDowntime(w, plan.batches.length));
     const timeoutMs = planTimeout(opts, plan, groups, log, warn);
     const deadline = started + timeoutMs;
-    const allowedErrors = allowedFailures(opts.maxErrors, instanceIds.length);
+    const allowedErrors = (0,targets/* instancesOf */.sG)(opts.maxErrors, instanceIds.length);
     const out = new OutOfServiceBook(opts.onOutOfService);
     const outcomes = [];
     const batches = [];
@@ -262,7 +263,6 @@ async function deployBehindTargetGroups(opts) {
     }
     const succeeded = outcomes.filter((o) => o.succeeded && o.result !== 'outdated').length;
     const outdated = outcomes.filter((o) => o.succeeded && o.result === 'outdated').length;
-    const leftOut = [...new Set(out.hosts.map((h) => h.instanceId))];
     let status = stop?.status ?? (failed > 0 ? 'failed' : 'succeeded');
     if (stop === undefined && batches.some((b) => b.outcome === 'failed'))
         status = 'failed';
@@ -289,7 +289,7 @@ async function deployBehindTargetGroups(opts) {
         ...(0,deploy/* withPreDeploy */.Dn)((0,deploy/* withSkipped */.DY)(rollout, reach.offline, opts.spec.image, opts.skipOffline === true), pre.report),
         batches,
         warnings,
-        leftOut,
+        outOfService: out.hosts,
     };
 }
 /**
@@ -589,11 +589,6 @@ function planTimeout(opts, plan, groups, log, warn) {
     warn(`timeout (${(0,duration/* formatDuration */.a)(opts.timeoutMs)}) may not cover the plan at worst: ${arithmetic}. ` +
         'Batches not started by then are left registered and untouched.');
     return opts.timeoutMs;
-}
-/** max-errors as a number of hosts: a number, or a percentage of the instances rounded down. */
-function allowedFailures(maxErrors, instanceCount) {
-    const percent = /^(\d+)%$/.exec(maxErrors);
-    return percent ? Math.floor((Number(percent[1]) * instanceCount) / 100) : Number(maxErrors);
 }
 
 // EXTERNAL MODULE: ./src/ssm/quote.ts

@@ -21,6 +21,7 @@ import {
   type RolloutStatus,
 } from '../deploy.js';
 import { invocationState } from '../statuses.js';
+import { instancesOf } from '../targets.js';
 import { describeDowntime, planBatches, type BatchPlan, type GroupRegistration } from './plan.js';
 import {
   describeHealth,
@@ -96,8 +97,8 @@ export interface RollingRollout extends DeployRollout {
   batches: BatchReport[];
   /** Warnings raised while planning (also given to `warn`). */
   warnings: string[];
-  /** Hosts left out of their groups: they serve nothing, or their state is unknown. */
-  leftOut: string[];
+  /** Hosts still out of their groups: they serve nothing, or their state is unknown. */
+  outOfService: OutOfService[];
 }
 
 export async function deployBehindTargetGroups(opts: RollingOptions): Promise<RollingRollout> {
@@ -112,10 +113,10 @@ export async function deployBehindTargetGroups(opts: RollingOptions): Promise<Ro
 
   // The one-off runs before any host leaves its groups: if it fails, nothing was touched.
   const pre = await preDeployFirst(opts);
-  if ('stopped' in pre) return { ...pre.stopped, batches: [], warnings, leftOut: [] };
+  if ('stopped' in pre) return { ...pre.stopped, batches: [], warnings, outOfService: [] };
   const reach = await reachInstances(opts, true);
   if (!reach.ready)
-    return { ...withPreDeploy(reach.rollout, pre.report), batches: [], warnings, leftOut: [] };
+    return { ...withPreDeploy(reach.rollout, pre.report), batches: [], warnings, outOfService: [] };
   const instanceIds = reach.instanceIds ?? [];
   if (opts.targets.kind === 'tags')
     log(`resolved the tag targets to ${instanceIds.length} instance(s) with an online SSM agent`);
@@ -130,7 +131,7 @@ export async function deployBehindTargetGroups(opts: RollingOptions): Promise<Ro
 
   const timeoutMs = planTimeout(opts, plan, groups, log, warn);
   const deadline = started + timeoutMs;
-  const allowedErrors = allowedFailures(opts.maxErrors, instanceIds.length);
+  const allowedErrors = instancesOf(opts.maxErrors, instanceIds.length);
   const out = new OutOfServiceBook(opts.onOutOfService);
   const outcomes: InstanceOutcome[] = [];
   const batches: BatchReport[] = [];
@@ -180,7 +181,6 @@ export async function deployBehindTargetGroups(opts: RollingOptions): Promise<Ro
 
   const succeeded = outcomes.filter((o) => o.succeeded && o.result !== 'outdated').length;
   const outdated = outcomes.filter((o) => o.succeeded && o.result === 'outdated').length;
-  const leftOut = [...new Set(out.hosts.map((h) => h.instanceId))];
   let status: RolloutStatus = stop?.status ?? (failed > 0 ? 'failed' : 'succeeded');
   if (stop === undefined && batches.some((b) => b.outcome === 'failed')) status = 'failed';
   const reason =
@@ -210,7 +210,7 @@ export async function deployBehindTargetGroups(opts: RollingOptions): Promise<Ro
     ),
     batches,
     warnings,
-    leftOut,
+    outOfService: out.hosts,
   };
 }
 
@@ -590,10 +590,4 @@ function planTimeout(
       'Batches not started by then are left registered and untouched.',
   );
   return opts.timeoutMs;
-}
-
-/** max-errors as a number of hosts: a number, or a percentage of the instances rounded down. */
-export function allowedFailures(maxErrors: string, instanceCount: number): number {
-  const percent = /^(\d+)%$/.exec(maxErrors);
-  return percent ? Math.floor((Number(percent[1]) * instanceCount) / 100) : Number(maxErrors);
 }
