@@ -11,6 +11,7 @@ import type { EcsApi } from '../src/ecs/watch.js';
 import { VirtualClock } from '../src/virtual-clock.js';
 import { SimulatedEcs, oneOffTimeline } from '../stand-ins/ecs.js';
 import { median, quantile, printTable } from './lib.mjs';
+import { lineLogger } from '../src/logger.js';
 
 const arg = (name: string, fallback: number) =>
   Number(process.argv[process.argv.indexOf(name) + 1]) || fallback;
@@ -82,9 +83,9 @@ async function trial(exitCode: number) {
     ecs,
     clock,
     random,
-    log: (line) => {
+    logger: lineLogger((line) => {
       if (line.startsWith('pre-deploy: ')) verdictAt = clock.now();
-    },
+    }),
   });
   const o = sim.oneOff[0]!;
   const report = result.preDeploy![0]!;

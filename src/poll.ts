@@ -49,20 +49,24 @@ export interface AttemptContext {
 }
 
 /**
- * What a library function that waits takes besides its deadline: time, jitter and cancellation
- * (injectable for tests) and its cadence.
+ * What every function that waits takes from its caller besides its deadline: time, jitter and
+ * cancellation (injectable for tests). Options that need the clock make it required.
  */
-export interface WaitSettings {
+export interface Timing {
   clock?: Clock;
   /** [0, 1); injectable so tests are deterministic. */
   random?: () => number;
   signal?: AbortSignal;
+}
+
+/** Timing and a cadence. */
+export interface WaitSettings extends Timing {
   /** Poll cadence: the interval returns to the first value after progress, grows to the second without. */
   intervalMs?: number;
   maxIntervalMs?: number;
 }
 
-export interface PollOptions<T> {
+export interface PollOptions<T> extends Timing {
   attempt: (ctx: AttemptContext) => Promise<Step<T>>;
   timeoutMs: number;
   intervalMs: number;
@@ -70,10 +74,6 @@ export interface PollOptions<T> {
   maxIntervalMs?: number;
   /** Growth of the interval per backoff step; default 2. */
   backoffFactor?: number;
-  clock?: Clock;
-  /** [0, 1); injectable so tests are deterministic. */
-  random?: () => number;
-  signal?: AbortSignal;
 }
 
 export type PollResult<T> =

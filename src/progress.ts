@@ -3,6 +3,7 @@
  * minute. The SSM rollout, the ECS rollout and the health wait all log through one ProgressLog.
  */
 import { formatDuration } from './duration.js';
+import type { Logger } from './logger.js';
 import type { Clock } from './poll.js';
 
 /** Never leave the log silent for longer than this while waiting. */
@@ -14,7 +15,7 @@ export class ProgressLog {
   private lastState = '';
 
   constructor(
-    private readonly log: (line: string) => void,
+    private readonly logger: Logger,
     private readonly clock: Clock,
   ) {
     this.start = clock.now();
@@ -24,7 +25,7 @@ export class ProgressLog {
   /** Any line, now. */
   say(line: string): void {
     this.lastAt = this.clock.now();
-    this.log(line);
+    this.logger.info(line);
   }
 
   /**

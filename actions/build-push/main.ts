@@ -12,7 +12,7 @@ import { failureMarkdown, summaryMarkdown } from '../../src/image/report.js';
 import { awsClientConfig } from '../../src/aws.js';
 import { errorMessage } from '../../src/errors.js';
 import { cancelOnSignals } from '../../src/signals.js';
-import { failWith, writeSummary } from '../shared/io.js';
+import { coreLogger, failWith, writeSummary } from '../shared/io.js';
 import { STATE } from './state.js';
 
 export async function run(): Promise<void> {
@@ -40,11 +40,8 @@ export async function run(): Promise<void> {
       {
         run: processRunner(process.env),
         ...(ecr ? { ecr } : {}),
-        log: (line) => core.info(line),
-        warn: (line) => core.warning(line),
-        mask: (secret) => core.setSecret(secret),
+        logger: coreLogger,
         onLeftovers: (leftovers) => core.saveState(STATE.leftovers, JSON.stringify(leftovers)),
-        section: (title, work) => core.group(title, work),
         signal: stopOnSignal.signal,
       },
     ).finally(() => stopOnSignal.dispose());

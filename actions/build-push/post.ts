@@ -6,6 +6,7 @@ import * as core from '@actions/core';
 import { existsSync, rmSync } from 'node:fs';
 import { processRunner } from '../../src/image/engine.js';
 import { describeLeftover, parseLeftovers, removeLeftovers } from '../../src/image/leftovers.js';
+import { coreLogger } from '../shared/io.js';
 import { STATE } from './state.js';
 import { errorMessage } from '../../src/errors.js';
 
@@ -21,7 +22,7 @@ export async function post(): Promise<void> {
     if (leftovers.length > 0) {
       core.info(`cleaning up after the build step: ${leftovers.map(describeLeftover).join(', ')}`);
       // Before the dir goes: a podman logout needs the auth file that lives in it.
-      await removeLeftovers(processRunner(process.env), leftovers, (line) => core.warning(line));
+      await removeLeftovers(processRunner(process.env), leftovers, coreLogger);
     }
     if (workDirLeft) {
       rmSync(workDir, { recursive: true, force: true });

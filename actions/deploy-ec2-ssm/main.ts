@@ -26,7 +26,7 @@ import { prepareOneOffCommand, preDeploySummary } from '../../src/ssm/pre-deploy
 import { awsClientConfig } from '../../src/aws.js';
 import { DEFAULT_STATE_DIR, hostAccessOptions, type DeploySpec } from '../../src/ssm/spec.js';
 import { cancelOnSignals } from '../../src/signals.js';
-import { failWith, logUntrusted, writeSummary } from '../shared/io.js';
+import { failWith, untrustedLogger, writeSummary } from '../shared/io.js';
 import { STATE } from './state.js';
 
 export async function run(): Promise<void> {
@@ -94,7 +94,7 @@ export async function run(): Promise<void> {
       },
       // Lines may quote hosts (their output, a health command's answer): no workflow command in
       // them may run.
-      log: logUntrusted,
+      logger: untrustedLogger,
       signal: stopOnSignal.signal,
       ...(preDeploy ? { preDeploy } : {}),
     };
@@ -166,7 +166,6 @@ async function runLoadBalanced(
       core.saveState(STATE.image, inputs.spec.image);
       core.saveState(STATE.outOfService, JSON.stringify(hosts));
     },
-    warn: (line) => core.warning(line),
   });
   let leftOut = [...new Set(rollout.outOfService.map((h) => h.instanceId))];
   if (rollout.status === 'timed-out' && leftOut.length > 0) {
@@ -181,7 +180,7 @@ async function runLoadBalanced(
       stateDir,
       documentName: inputs.documentName,
       budgetMs: inputs.executionTimeoutMs,
-      log: logUntrusted,
+      logger: untrustedLogger,
     });
     leftOut = settled.leftOut.map((h) => h.instanceId);
   }

@@ -12,7 +12,7 @@ import { awsClientConfig } from '../../src/aws.js';
 import { errorMessage } from '../../src/errors.js';
 import { describeInstanceFailure, readCancelledHosts } from '../../src/ssm/deploy.js';
 import { cancelCommand } from '../../src/ssm/run-command.js';
-import { logUntrusted } from '../shared/io.js';
+import { logUntrusted, untrustedLogger } from '../shared/io.js';
 import { STATE } from './state.js';
 import type { OutOfService } from '../../src/ssm/lb/rolling.js';
 import { DEFAULT_STATE_DIR } from '../../src/ssm/spec.js';
@@ -56,7 +56,7 @@ async function putBack(ssm: SSMClient, region: string, hosts: OutOfService[]): P
       stateDir: settings.stateDir ?? DEFAULT_STATE_DIR,
       documentName: settings.documentName ?? 'AWS-RunShellScript',
       budgetMs: Math.min(PUT_BACK_BUDGET_MS, settings.executionTimeoutMs ?? PUT_BACK_BUDGET_MS),
-      log: logUntrusted,
+      logger: untrustedLogger,
     });
     if (settled.putBack.length > 0)
       core.info(`put back into their target groups: ${settled.putBack.join(', ')}`);

@@ -6,7 +6,7 @@ import { deployEcs, describeFailures } from '../../src/ecs/rollout.js';
 import { deployOutputs, deploySummary } from '../../src/ecs/summary.js';
 import { awsClientConfig } from '../../src/aws.js';
 import { cancelOnSignals } from '../../src/signals.js';
-import { failWith, writeSummary } from '../shared/io.js';
+import { coreLogger, failWith, writeSummary } from '../shared/io.js';
 import { STARTED_BY } from '../../src/ecs/one-off-task.js';
 import { STATE } from './state.js';
 
@@ -50,7 +50,7 @@ export async function run(): Promise<void> {
           core.saveState(STATE.region, region);
         },
       },
-      log: (line) => core.info(line),
+      logger: coreLogger,
       signal: stopOnSignal.signal,
     }).finally(() => stopOnSignal.dispose());
     core.saveState(STATE.finished, 'true');

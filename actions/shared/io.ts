@@ -2,6 +2,21 @@
 import { randomBytes } from 'node:crypto';
 import * as core from '@actions/core';
 import { errorMessage } from '../../src/errors.js';
+import type { Logger } from '../../src/logger.js';
+
+/** The library's Logger, as the runner shows it. */
+export const coreLogger: Logger = {
+  info: (line) => core.info(line),
+  warning: (line) => core.warning(line),
+  mask: (secret) => core.setSecret(secret),
+  group: (title, work) => core.group(title, work),
+};
+
+/**
+ * For lines that may quote hosts or containers (their output, a health command's answer): each
+ * info line is logged with `logUntrusted`, so no workflow command in it can run.
+ */
+export const untrustedLogger: Logger = { ...coreLogger, info: (line) => logUntrusted(line) };
 
 /** The job summary is a report, not the job: failing to write it warns instead of failing the step. */
 export async function writeSummary(markdown: string): Promise<void> {

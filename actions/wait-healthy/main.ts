@@ -5,7 +5,7 @@ import { describeUnhealthy, waitHealthy, type WaitHealthyResult } from '../../sr
 import { formatDuration } from '../../src/duration.js';
 import { heading, table } from '../../src/summary/markdown.js';
 import { cancelOnSignals } from '../../src/signals.js';
-import { failWith, writeSummary } from '../shared/io.js';
+import { coreLogger, failWith, writeSummary } from '../shared/io.js';
 
 export async function run(): Promise<void> {
   try {
@@ -15,7 +15,7 @@ export async function run(): Promise<void> {
     const stopOnSignal = cancelOnSignals();
     const result = await waitHealthy({
       ...inputs,
-      log: (line) => core.info(line),
+      logger: coreLogger,
       signal: stopOnSignal.signal,
     });
     stopOnSignal.dispose();

@@ -62,7 +62,7 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
   let attempts = 0;
 
   const throttled = (error: unknown): Step<WatchVerdict> => {
-    opts.log(`${label}: ECS is throttling requests (${awsErrorName(error)}); backing off`);
+    opts.logger.info(`${label}: ECS is throttling requests (${awsErrorName(error)}); backing off`);
     return { kind: 'wait', reason: progress, backoff: true };
   };
   const apiError = (operation: string, permission: string, error: unknown): Step<WatchVerdict> => {
@@ -83,7 +83,7 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
     const out = await ecs.send(new DescribeServicesCommand({ cluster, services: [opts.service] }));
     for (const event of newEvents(out.services?.[0]?.events, opts.seenEventIds)) {
       events.push(event);
-      opts.log(`${label} event: ${event.message}`);
+      opts.logger.info(`${label} event: ${event.message}`);
     }
   }
 
@@ -102,11 +102,11 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
         atMs: now - start,
         ...(traffic && traffic !== lastTraffic ? { traffic } : {}),
       });
-      opts.log(`${label}: ${lastStage ? `${lastStage} → ` : 'stage '}${stage} (${detail})`);
+      opts.logger.info(`${label}: ${lastStage ? `${lastStage} → ` : 'stage '}${stage} (${detail})`);
       lastStage = stage;
     } else if (traffic !== lastTraffic && traffic !== '') {
       stages.push({ stage, atMs: now - start, traffic });
-      opts.log(`${label}: ${stage}: ${traffic}`);
+      opts.logger.info(`${label}: ${stage}: ${traffic}`);
     }
     lastTraffic = traffic;
   }
@@ -139,7 +139,7 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
         return apiError('ListServiceDeployments', LIST_PERMISSION, error);
       }
       if (arn === undefined) return { kind: 'wait', reason: progress };
-      opts.log(`${label}: following service deployment ${arn.split('/').pop()}`);
+      opts.logger.info(`${label}: following service deployment ${arn.split('/').pop()}`);
     }
     let sd: ServiceDeployment | undefined;
     try {
@@ -157,7 +157,7 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
       } catch (error) {
         // Events are context: a failed read does not change the verdict.
         if (!isThrottling(error))
-          opts.log(`${label}: could not read service events (${awsErrorName(error)})`);
+          opts.logger.info(`${label}: could not read service events (${awsErrorName(error)})`);
       }
     }
 
@@ -181,7 +181,7 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
       case 'rolling-back':
         if (opts.waitForRollback) {
           if (!rollbackAnnounced) {
-            opts.log(
+            opts.logger.info(
               `${label}: ECS is rolling back: ${failureReason(sd, hookStage())}; waiting for the rollback (wait-for-rollback)`,
             );
             rollbackAnnounced = true;

@@ -17,7 +17,8 @@ import {
   type Service,
   type Task,
 } from '@aws-sdk/client-ecs';
-import { poll, type Clock } from '../poll.js';
+import { poll, type Clock, type Timing } from '../poll.js';
+import type { Logger } from '../logger.js';
 import { ProgressLog } from '../progress.js';
 import { awsErrorText, isThrottling } from '../aws.js';
 import { formatDuration } from '../duration.js';
@@ -288,7 +289,7 @@ export function taskLogUrl(
   );
 }
 
-export interface RunOneOffOptions {
+export interface RunOneOffOptions extends Timing {
   ecs: EcsApi;
   cluster: string;
   /** The revision's ARN. */
@@ -296,14 +297,12 @@ export interface RunOneOffOptions {
   planned: PlannedOneOff;
   preDeploy: PreDeployOptions;
   clock: Clock;
-  random?: () => number;
-  signal?: AbortSignal;
-  log: (line: string) => void;
+  logger: Logger;
 }
 
 /** RunTask, then DescribeTasks until STOPPED (or the deadline: StopTask); the verdict. */
 export async function runOneOffTask(opts: RunOneOffOptions): Promise<OneOffReport> {
-  const { ecs, cluster, planned, preDeploy, clock, log } = opts;
+  const { ecs, cluster, planned, preDeploy, clock, logger } = opts;
   const started = clock.now();
   const td = shortTaskDefinition(opts.taskDefinition);
   const report: OneOffReport = {
@@ -316,7 +315,7 @@ export async function runOneOffTask(opts: RunOneOffOptions): Promise<OneOffRepor
   };
   const done = (status: OneOffStatus, headline: string): OneOffReport => {
     Object.assign(report, { status, headline, elapsedMs: clock.now() - started });
-    log(`pre-deploy: ${headline}`);
+    logger.info(`pre-deploy: ${headline}`);
     return report;
   };
 
@@ -356,12 +355,12 @@ export async function runOneOffTask(opts: RunOneOffOptions): Promise<OneOffRepor
   const logUrl = taskLogUrl(planned.awslogs, planned.container, taskArn);
   if (logUrl) report.logUrl = logUrl;
   preDeploy.onStarted?.(taskArn);
-  log(
+  logger.info(
     `pre-deploy: started task ${taskId} of ${td} (container '${planned.container}', network of service '${planned.serviceName}'); waiting up to ${formatDuration(preDeploy.timeoutMs)}`,
   );
 
   // A line per state, and never a quiet minute.
-  const progress = new ProgressLog(log, clock);
+  const progress = new ProgressLog(logger, clock);
   const result = await poll<Task>({
     timeoutMs: preDeploy.timeoutMs,
     intervalMs: ONE_OFF_POLL_INTERVAL_MS,

@@ -12,7 +12,8 @@ import {
   type RegisterTaskDefinitionRequest,
   type Service,
 } from '@aws-sdk/client-ecs';
-import { systemClock, type Clock } from '../poll.js';
+import { systemClock, type Clock, type Timing } from '../poll.js';
+import { silentLogger, type Logger } from '../logger.js';
 import { awsErrorName, awsErrorText } from '../aws.js';
 import { errorMessage } from '../errors.js';
 import { ProgressLog } from '../progress.js';
@@ -55,7 +56,7 @@ import {
 import type { CodeDeployApi, CodeDeployOptions } from './codedeploy/options.js';
 import type { CodeDeployPlan } from './codedeploy/rollout.js';
 
-export interface DeployEcsOptions extends ImageChanges {
+export interface DeployEcsOptions extends ImageChanges, Timing {
   cluster: string;
   /** Names or ARNs. */
   services: readonly string[];
@@ -74,10 +75,7 @@ export interface DeployEcsOptions extends ImageChanges {
   ecs: EcsApi;
   /** Services on the CODE_DEPLOY controller: inputs, and the client (made only when needed). */
   codeDeploy?: CodeDeployOptions;
-  log?: (line: string) => void;
-  clock?: Clock;
-  random?: () => number;
-  signal?: AbortSignal;
+  logger?: Logger;
 }
 
 export type ServiceStatus =
@@ -200,9 +198,10 @@ export class RolloutPlanError extends Error {
 export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult> {
   const clock = opts.clock ?? systemClock;
   const start = clock.now();
-  const log = opts.log ?? (() => {});
-  const progressLog = new ProgressLog(log, clock);
-  const say = (line: string) => progressLog.say(line);
+  const given = opts.logger ?? silentLogger;
+  // Every line goes through progressLog, so its heartbeat knows when the log was last written.
+  const progressLog = new ProgressLog(given, clock);
+  const logger: Logger = { ...given, info: (line) => progressLog.say(line) };
 
   const { planned, registrations } = await plan(opts);
   const preDeployPlan = opts.preDeploy
@@ -225,7 +224,7 @@ export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult
     if (!arn) throw new Error(`RegisterTaskDefinition returned no ARN for ${reg.source}`);
     registeredArn.set(key, arn);
     const images = reg.images.map(([c, i]) => `${c}=${i}`).join(', ');
-    say(
+    logger.info(
       `registered ${shortTaskDefinition(arn)} from ${reg.source}${images ? ` with ${images}` : ''}`,
     );
   }
@@ -242,7 +241,7 @@ export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult
       clock,
       random: opts.random,
       signal: opts.signal,
-      log: say,
+      logger,
     });
     if (!preDeploy.every((r) => r.status === 'succeeded')) {
       return {
@@ -271,7 +270,7 @@ export async function deployEcs(opts: DeployEcsOptions): Promise<DeployEcsResult
       // Whatever goes wrong with one service is reported with it; the others go on.
       return rollOutService(opts, p, newTaskDefinition, images, {
         clock,
-        say,
+        logger,
         progress,
         heartbeat,
         reader,
@@ -327,7 +326,7 @@ function notStarted(p: PlannedService, elapsedMs: number): ServiceReport {
 
 interface Shared {
   clock: Clock;
-  say: (line: string) => void;
+  logger: Logger;
   /** Latest progress of every service still being watched, for the heartbeat. */
   progress: Map<string, string>;
   heartbeat: () => void;
@@ -475,7 +474,7 @@ async function rollOutService(
   images: Array<[string, string]>,
   shared: Shared,
 ): Promise<ServiceReport> {
-  const { clock, say } = shared;
+  const { clock, logger } = shared;
   if (p.codeDeploy) {
     const { rollOutCodeDeploy } = await import('./codedeploy/rollout.js');
     return rollOutCodeDeploy({
@@ -491,7 +490,7 @@ async function rollOutService(
       seenEventIds: eventIds(p.service.events),
       waitForRollback: opts.waitForRollback ?? false,
       clock,
-      say,
+      logger,
       onAttempt: (text) => {
         shared.progress.set(p.label, text);
         shared.heartbeat();
@@ -511,7 +510,7 @@ async function rollOutService(
     return { ...report, headline: update.error, elapsedMs: clock.now() - started };
   }
   report.deploymentId = update.deploymentId;
-  say(
+  logger.info(
     update.isNew
       ? `${p.label}: deployment ${update.deploymentId} started with ${shortTaskDefinition(report.taskDefinition)}`
       : `${p.label}: the update started no new deployment (nothing changed); watching ${update.deploymentId}`,
@@ -540,13 +539,13 @@ async function rollOutService(
     case 'cancelled':
     case 'error':
       report.status = watch.outcome;
-      say(`${p.label}: ${watch.headline}`);
+      logger.info(`${p.label}: ${watch.headline}`);
       return report;
     case 'superseded':
     case 'stopped':
       // Someone else deployed or stopped it: rolling back would undo what they did.
       report.status = 'failed';
-      say(`${p.label}: ${watch.headline}`);
+      logger.info(`${p.label}: ${watch.headline}`);
       return report;
     case 'ecs-rollback-failed':
     case 'rolled-back-by-ecs':
@@ -572,12 +571,12 @@ async function rollOutService(
         events: [],
         stoppedTasks: [],
       };
-      say(`${p.label}: ${watch.headline}`);
+      logger.info(`${p.label}: ${watch.headline}`);
       return report;
     case 'failed':
     case 'timed-out':
       report.status = watch.outcome;
-      say(`${p.label}: ${watch.headline}`);
+      logger.info(`${p.label}: ${watch.headline}`);
       if (opts.rollbackOnFailure) await rollBack(opts, p, report, seenEventIds, shared);
       return report;
   }
@@ -674,7 +673,7 @@ function watchService(
     const config = p.service.deploymentConfiguration;
     const bake = bakeTime(p.strategy, config);
     if (bake.ms > 0) {
-      shared.say(
+      shared.logger.info(
         `${label}: waiting up to ${formatDuration(opts.timeoutMs + bake.ms)}: timeout ${formatDuration(opts.timeoutMs)} + ${bake.text} (${strategyName(p.strategy)})`,
       );
     }
@@ -695,7 +694,7 @@ function watchService(
       clock: shared.clock,
       random: opts.random,
       signal: opts.signal,
-      log: shared.say,
+      logger: shared.logger,
       onAttempt,
     }).finally(() => shared.progress.delete(label));
   }
@@ -719,7 +718,7 @@ function watchService(
       );
       if (!missing) throw error;
       p.serviceDeployments = false;
-      shared.say(
+      shared.logger.info(
         `${p.label}: ${missing}; following the rolling deployment through DescribeServices only (allow ecs:ListServiceDeployments and ecs:DescribeServiceDeployments for alarm and rollback reasons)`,
       );
       return undefined;
@@ -740,7 +739,7 @@ function watchService(
     clock: shared.clock,
     random: opts.random,
     signal: opts.signal,
-    log: shared.say,
+    logger: shared.logger,
     onAttempt,
     ...(p.serviceDeployments && update.isNew ? { serviceDeployment } : {}),
   }).finally(() => {
@@ -757,7 +756,7 @@ async function rollBack(
   seenEventIds: Set<string>,
   shared: Shared,
 ): Promise<void> {
-  const { clock, say } = shared;
+  const { clock, logger } = shared;
   const started = clock.now();
   const previous = p.previousTaskDefinition;
   const rollback: RollbackReport = {
@@ -772,11 +771,11 @@ async function rollBack(
   report.rollback = rollback;
   if (previous === report.taskDefinition) {
     rollback.headline = `not rolled back: the failed deployment already runs the previous task definition ${shortTaskDefinition(previous)}`;
-    say(`${p.label}: ${rollback.headline}`);
+    logger.info(`${p.label}: ${rollback.headline}`);
     return;
   }
 
-  say(`${p.label}: rolling back to ${shortTaskDefinition(previous)} (rollback-on-failure)`);
+  logger.info(`${p.label}: rolling back to ${shortTaskDefinition(previous)} (rollback-on-failure)`);
   // The failed deployment is not the rollback's: the rollback is the next new one.
   const knownIds = new Set((p.service.deployments ?? []).map((d) => d.id ?? ''));
   if (report.deploymentId) knownIds.add(report.deploymentId);
@@ -790,7 +789,7 @@ async function rollBack(
   if ('error' in update) {
     Object.assign(rollback, { outcome: 'error', headline: `rollback ${update.error}` });
     report.status = 'rollback-failed';
-    say(`${p.label}: ${rollback.headline}`);
+    logger.info(`${p.label}: ${rollback.headline}`);
     return;
   }
   rollback.deploymentId = update.deploymentId;
@@ -820,7 +819,7 @@ async function rollBack(
     rollback.headline = `rollback to ${shortTaskDefinition(previous)} did not complete: ${watch.headline}`;
     report.status = 'rollback-failed';
   }
-  say(`${p.label}: ${rollback.headline}`);
+  logger.info(`${p.label}: ${rollback.headline}`);
 }
 
 /** A name matches the service by name or ARN (`arn:aws:ecs:...:service/cluster/name`). */

@@ -13,7 +13,8 @@ import {
   type Service,
   type ServiceDeployment,
 } from '@aws-sdk/client-ecs';
-import { poll, type Clock, type Step } from '../poll.js';
+import { poll, type Clock, type Step, type Timing } from '../poll.js';
+import type { Logger } from '../logger.js';
 import { awsErrorName, awsErrorText, isThrottling } from '../aws.js';
 import { formatDuration } from '../duration.js';
 import {
@@ -48,7 +49,7 @@ const SUPERSEDED_READS = 2;
 export const MAX_THROTTLED_INTERVAL_MS = 30_000;
 
 /** What following one deployment takes, whichever way it is followed (watch or follow.ts). */
-export interface EcsWaitOptions {
+export interface EcsWaitOptions extends Timing {
   ecs: EcsApi;
   cluster: string;
   /** Name or ARN, as given. */
@@ -63,9 +64,7 @@ export interface EcsWaitOptions {
   previousTaskDefinition: string;
   timeoutMs: number;
   clock: Clock;
-  random?: () => number;
-  signal?: AbortSignal;
-  log: (line: string) => void;
+  logger: Logger;
   /** After every attempt, with the latest progress line (the caller's heartbeat uses it). */
   onAttempt?: (progress: string) => void;
 }
@@ -156,7 +155,7 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
   const logState = (text: string) => {
     if (text === lastLogged) return;
     lastLogged = text;
-    opts.log(`${label}: ${text}`);
+    opts.logger.info(`${label}: ${text}`);
   };
   const conclude = (verdict: WatchVerdict): Step<WatchVerdict> => ({
     kind: 'done',
@@ -200,7 +199,7 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
       if (task.startedBy !== deploymentId || !isTaskFailure(task)) continue;
       const stopped = stoppedTaskFrom(task);
       stoppedTasks.push(stopped);
-      opts.log(`${label}: task ${stopped.taskId} stopped: ${stoppedTaskLine(stopped)}`);
+      opts.logger.info(`${label}: task ${stopped.taskId} stopped: ${stoppedTaskLine(stopped)}`);
     }
   }
 
@@ -305,7 +304,7 @@ export async function watchDeployment(opts: WatchOptions): Promise<WatchResult> 
 
     for (const event of newEvents(service.events, opts.seenEventIds)) {
       events.push(event);
-      opts.log(`${label} event: ${event.message}`);
+      opts.logger.info(`${label} event: ${event.message}`);
       if (reportsStoppedTasks(event.message)) stoppedEventPending = true;
     }
     const mine = (service.deployments ?? []).find((d) => d.id === deploymentId);

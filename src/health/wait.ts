@@ -2,7 +2,8 @@
  * Poll several health URLs concurrently until each has answered healthy `consecutiveSuccesses`
  * times in a row, or the shared deadline passes.
  */
-import { poll, type Clock, systemClock } from '../poll.js';
+import { poll, systemClock, type Timing } from '../poll.js';
+import { editedLogger, silentLogger, type Logger } from '../logger.js';
 import { formatDuration } from '../duration.js';
 import { redact } from '../redact.js';
 import { ProgressLog } from '../progress.js';
@@ -10,7 +11,7 @@ import { displayUrl } from './url-secrets.js';
 import { judgeAnswer, type Expectation } from './expect.js';
 import { probe as realProbe, type ProbeAnswer, type ProbeRequest } from './probe.js';
 
-export interface WaitHealthyOptions {
+export interface WaitHealthyOptions extends Timing {
   urls: readonly URL[];
   method: string;
   headers: Record<string, string>;
@@ -24,10 +25,7 @@ export interface WaitHealthyOptions {
   consecutiveSuccesses: number;
   /** Values to mask in anything this returns or logs (header values, long secret query values). */
   secrets?: readonly string[];
-  log?: (line: string) => void;
-  clock?: Clock;
-  random?: () => number;
-  signal?: AbortSignal;
+  logger?: Logger;
   probe?: (req: ProbeRequest) => Promise<ProbeAnswer>;
 }
 
@@ -61,9 +59,11 @@ export async function waitHealthy(opts: WaitHealthyOptions): Promise<WaitHealthy
   const clock = opts.clock ?? systemClock;
   const doProbe = opts.probe ?? ((req: ProbeRequest) => realProbe(req, () => clock.now()));
   const secrets = opts.secrets ?? [];
-  const log = opts.log ?? (() => {});
   const start = clock.now();
-  const progress = new ProgressLog((line) => log(redact(line, secrets)), clock);
+  const progress = new ProgressLog(
+    editedLogger(opts.logger ?? silentLogger, (line) => redact(line, secrets)),
+    clock,
+  );
   const say = (line: string) => progress.say(line);
   const reports = opts.urls.map(
     (u) => ({ url: displayUrl(u), healthy: false, attempts: 0, elapsedMs: 0 }) as UrlReport,

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { systemClock, type Clock } from '../poll.js';
 import { formatDuration } from '../duration.js';
 import { redact } from '../redact.js';
+import { editedLogger, type Logger } from '../logger.js';
 import {
   engineLogin,
   lastMeaningfulLine,
@@ -97,14 +98,11 @@ export interface BuildPushDeps {
   ecr?: EcrApi;
   fetch?: typeof fetch;
   clock?: Clock;
-  log: (line: string) => void;
-  warn: (line: string) => void;
-  /** Receives each secret the moment it is known, before anything could print it. */
-  mask: (secret: string) => void;
+  /** Its `mask` receives each secret the moment it is known, before anything could print it; each
+   * engine step's output is folded in a `group`. */
+  logger: Logger;
   /** The current list of leftovers, each time it changes (before a login, after a logout). */
   onLeftovers?: (leftovers: Leftover[]) => void;
-  /** Folds the engine's output of one step in the log (core.group); by default it just runs. */
-  section?: <T>(title: string, work: () => Promise<T>) => Promise<T>;
   signal?: AbortSignal;
   /** The environment the engine runs in (SSH_AUTH_SOCK for ssh: default); default process.env. */
   env?: Record<string, string | undefined>;
@@ -256,8 +254,7 @@ export async function buildPush(
   const clock = deps.clock ?? systemClock;
   // Values masked in every line this logs or throws; the login password joins them below.
   const secrets = secretValues(opts.build);
-  const log = (line: string) => deps.log(redact(line, secrets));
-  const section = deps.section ?? ((_title, work) => work());
+  const logger = editedLogger(deps.logger, (line) => redact(line, secrets));
 
   // 1. Everything that can fail without side effects: context, secrets, engine, credentials.
   checkBuildContext(opts.build);
@@ -272,7 +269,7 @@ export async function buildPush(
     host,
     flavour,
     name,
-    log,
+    logger,
   });
 
   // 3. Log in, build, push and read the digest back; on the way out, remove what this created.
@@ -285,11 +282,11 @@ export async function buildPush(
       const place = { engine: opts.engine, authFile };
       leftovers.add({ kind: 'login', ...place, host });
       await engineLogin(deps.run, place, login, deps.signal);
-      log(`logged in to ${host} as ${login.username}`);
+      logger.info(`logged in to ${host} as ${login.username}`);
     }
     const builder =
       flavour === 'buildx' && needsContainerBuilder(cache.ref, opts.build.platforms)
-        ? await containerBuilder(deps.run, leftovers, log)
+        ? await containerBuilder(deps.run, leftovers, logger)
         : undefined;
 
     const secretDir = join(opts.workDir, 'build-secrets');
@@ -301,7 +298,7 @@ export async function buildPush(
       secretDir,
     });
     const command = buildCommand(flavour, plan, { authFile, builder, metadataFile });
-    const built = await section(
+    const built = await logger.group(
       `building ${references.join(', ')} with ${FLAVOUR_NAMES[flavour]}`,
       () =>
         withSecretFiles(secretDir, opts.build.secrets ?? [], () =>
@@ -310,14 +307,14 @@ export async function buildPush(
             ...command,
             env: buildEnv(plan),
             timeoutMs: opts.buildTimeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS,
-            log,
+            logger,
             secrets,
             now: () => clock.now(),
             signal: deps.signal,
           }),
         ),
     );
-    log(`built in ${formatDuration(built.durationMs)}`);
+    logger.info(`built in ${formatDuration(built.durationMs)}`);
 
     // buildx pushed during the build; podman and plain docker push each tag now.
     const pushStarted = clock.now();
@@ -325,14 +322,14 @@ export async function buildPush(
     if (flavour === 'buildx') engineDigest = digestFromMetadata(metadataFile);
     else
       for (const reference of references) {
-        const digest = await section(`pushing ${reference}`, () =>
+        const digest = await logger.group(`pushing ${reference}`, () =>
           pushReference({
             run: deps.run,
             engine: opts.engine,
             reference,
             authFile,
             workDir: opts.workDir,
-            log,
+            logger,
             signal: deps.signal,
           }),
         );
@@ -356,7 +353,7 @@ export async function buildPush(
       repositoryCreated,
     };
   } finally {
-    await leftovers.removeAll(deps.run, deps.warn);
+    await leftovers.removeAll(deps.run, logger);
   }
 }
 
@@ -437,14 +434,14 @@ function cacheReport(cache: CacheLocation, steps: BuildSteps): CacheReport {
 async function prepareRepository(
   opts: BuildPushOptions,
   deps: BuildPushDeps,
-  ctx: { host: string; flavour: BuildFlavour; name: string; log: (line: string) => void },
+  ctx: { host: string; flavour: BuildFlavour; name: string; logger: Logger },
 ): Promise<{ cache: CacheLocation; repositoryCreated: boolean }> {
   const cache = cacheLocation(opts, ctx.flavour, ctx.name);
-  if (cache.note) deps.warn(`building without the registry cache: ${cache.note}`);
+  if (cache.note) ctx.logger.warning(`building without the registry cache: ${cache.note}`);
   if (opts.registry.kind !== 'ecr' || !deps.ecr) return { cache, repositoryCreated: false };
   const prepared = await prepareEcrRepository(deps.ecr, opts, { ...ctx, cache });
   if (prepared.cache.note && !cache.note)
-    deps.warn(`building without the registry cache: ${prepared.cache.note}`);
+    ctx.logger.warning(`building without the registry cache: ${prepared.cache.note}`);
   return { cache: prepared.cache, repositoryCreated: prepared.created };
 }
 
@@ -469,7 +466,7 @@ async function probeAndLogin(
   if (token.status === 'rejected') throw token.reason;
   const flavour = probed.value;
   if (registry.kind === 'ecr' && token.value) {
-    deps.mask(token.value.password);
+    deps.logger.mask(token.value.password);
     const host = registry.host ?? token.value.host;
     return {
       flavour,
@@ -508,10 +505,10 @@ function cacheLocation(opts: BuildPushOptions, flavour: BuildFlavour, name: stri
 async function prepareEcrRepository(
   ecr: EcrApi,
   opts: BuildPushOptions,
-  ctx: { host: string; flavour: BuildFlavour; cache: CacheLocation; log: (line: string) => void },
+  ctx: { host: string; flavour: BuildFlavour; cache: CacheLocation; logger: Logger },
 ): Promise<{ created: boolean; cache: CacheLocation }> {
   const registryId = opts.registry.kind === 'ecr' ? opts.registry.registryId : undefined;
-  const repo = await ensureRepository(ecr, opts, ctx.host, registryId, ctx.log);
+  const repo = await ensureRepository(ecr, opts, ctx.host, registryId, ctx.logger);
   const movingTags = [
     ...opts.tags.filter((t) => t === LATEST_TAG),
     ...(ctx.cache.ref && ctx.flavour === 'buildx' ? [BUILDX_CACHE_TAG] : []),
@@ -530,7 +527,7 @@ async function prepareEcrRepository(
       scanOnPush: false,
       lifecyclePolicy: cacheLifecyclePolicy(),
     });
-    ctx.log(`created the cache repository ${ctx.host}/${cacheName}`);
+    ctx.logger.info(`created the cache repository ${ctx.host}/${cacheName}`);
   }
   if (cacheRepo) return { created: repo.created, cache: ctx.cache };
   return {
@@ -572,12 +569,12 @@ async function readBack(
       });
     }
   } catch (error) {
-    deps.warn(
+    deps.logger.warning(
       `could not read ${name}:${ctx.shaTag} back from the registry: ${errorMessage(error)}`,
     );
   }
   if (view && ctx.engineDigest && view.digest !== ctx.engineDigest) {
-    deps.warn(
+    deps.logger.warning(
       `the registry holds ${view.digest} under ${ctx.shaTag}, but ${opts.engine} pushed ${ctx.engineDigest}: another push of the same tag may have raced this one`,
     );
   }
@@ -599,7 +596,7 @@ async function ensureRepository(
   opts: BuildPushOptions,
   host: string,
   registryId: string | undefined,
-  log: (line: string) => void,
+  logger: Logger,
 ): Promise<RepositoryInfo> {
   const ref = { name: opts.repository, registryId };
   const found = await findRepository(ecr, ref);
@@ -619,7 +616,7 @@ async function ensureRepository(
       opts.engine === 'docker' && opts.cache === 'registry' ? { cacheTag: BUILDX_CACHE_TAG } : {},
     ),
   });
-  log(
+  logger.info(
     `created repository ${host}/${opts.repository} (scan on push, ${opts.tagMutability.toLowerCase()} tags, keeps the newest ${opts.keepImages} images)`,
   );
   return created;
@@ -640,20 +637,20 @@ function needsContainerBuilder(
 async function containerBuilder(
   run: CommandRunner,
   leftovers: LeftoverList,
-  log: (line: string) => void,
+  logger: Logger,
 ): Promise<string | undefined> {
   const inspect = await run('docker', ['buildx', 'inspect'], { timeoutMs: PROBE_TIMEOUT_MS });
   const driver = /^Driver:\s*(\S+)/m.exec(inspect.stdout)?.[1];
   if (inspect.code === 0 && driver !== 'docker') return undefined;
   const name = `shipyard-${Math.random().toString(36).slice(2, 10)}`;
   leftovers.add({ kind: 'builder', name });
-  log(
+  logger.info(
     `the current buildx builder uses the docker driver, which cannot export a registry cache: creating builder ${name} (docker-container driver)`,
   );
   const r = await run(
     'docker',
     ['buildx', 'create', '--name', name, '--driver', 'docker-container', '--bootstrap'],
-    { timeoutMs: 5 * 60_000, onLine: log },
+    { timeoutMs: 5 * 60_000, onLine: (line) => logger.info(line) },
   );
   if (r.code !== 0)
     throw new Error(

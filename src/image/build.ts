@@ -18,6 +18,7 @@ import type { CommandRunner, RunResult } from './engine.js';
 import { BuildLog, type BuildSteps } from './progress.js';
 import { formatDuration } from '../duration.js';
 import { redact } from '../redact.js';
+import type { Logger } from '../logger.js';
 
 export type BuildFlavour = 'podman' | 'buildx' | 'docker';
 
@@ -189,7 +190,7 @@ export interface RunBuildOptions {
   args: readonly string[];
   env: Record<string, string>;
   timeoutMs: number;
-  log: (line: string) => void;
+  logger: Logger;
   /** Values masked in what this logs or throws. */
   secrets: readonly string[];
   now: () => number;
@@ -206,12 +207,12 @@ export async function runBuild(opts: RunBuildOptions): Promise<BuildRun> {
     ...(opts.signal ? { signal: opts.signal } : {}),
     onLine: (line) => {
       buildLog.feed(line);
-      opts.log(redact(line, opts.secrets));
+      opts.logger.info(redact(line, opts.secrets));
     },
     heartbeat: {
       everyMs: BUILD_HEARTBEAT_MS,
       onSilence: () =>
-        opts.log(
+        opts.logger.info(
           `still building after ${formatDuration(opts.now() - started)}` +
             (buildLog.currentStep ? `: ${redact(buildLog.currentStep, opts.secrets)}` : ''),
         ),

@@ -5,6 +5,7 @@
  * stays small (no AWS SDK).
  */
 import { engineLogout, lastMeaningfulLine, type CommandRunner, type EngineName } from './engine.js';
+import type { Logger } from '../logger.js';
 
 export type Leftover =
   | { kind: 'login'; engine: EngineName; host: string; authFile?: string }
@@ -44,7 +45,7 @@ export function describeLeftover(item: Leftover): string {
 export async function removeLeftovers(
   run: CommandRunner,
   leftovers: Leftover[],
-  warn: (line: string) => void,
+  logger: Logger,
 ): Promise<void> {
   for (const item of [...leftovers].reverse()) {
     let problem: string | undefined;
@@ -59,7 +60,7 @@ export async function removeLeftovers(
       if (r.code !== 0)
         problem = `docker buildx rm ${item.name} failed: ${lastMeaningfulLine(r.stderr || r.stdout)}`;
     }
-    if (problem) warn(problem);
+    if (problem) logger.warning(problem);
     else leftovers.splice(leftovers.indexOf(item), 1);
   }
 }
@@ -79,8 +80,8 @@ export class LeftoverList {
   }
 
   /** Remove them all, newest first; what could not be removed stays listed. */
-  async removeAll(run: CommandRunner, warn: (line: string) => void): Promise<void> {
-    await removeLeftovers(run, this.items, warn);
+  async removeAll(run: CommandRunner, logger: Logger): Promise<void> {
+    await removeLeftovers(run, this.items, logger);
     this.onChange?.([...this.items]);
   }
 }

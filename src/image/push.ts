@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { CommandRunner, EngineName } from './engine.js';
 import { lastMeaningfulLine } from './engine.js';
 import { formatDuration } from '../duration.js';
+import type { Logger } from '../logger.js';
 
 const DIGEST = /sha256:[0-9a-f]{64}/;
 const PUSH_TIMEOUT_MS = 30 * 60_000;
@@ -50,7 +51,7 @@ export interface PushOptions {
   authFile?: string;
   /** A private dir for podman's --digestfile. */
   workDir: string;
-  log: (line: string) => void;
+  logger: Logger;
   signal?: AbortSignal;
 }
 
@@ -69,11 +70,11 @@ export async function pushReference(opts: PushOptions): Promise<string | undefin
       : ['push', opts.reference];
   const result = await opts.run(opts.engine, args, {
     timeoutMs: PUSH_TIMEOUT_MS,
-    onLine: (line) => opts.log(line),
+    onLine: (line) => opts.logger.info(line),
     heartbeat: {
       everyMs: PUSH_HEARTBEAT_MS,
       onSilence: (ms) =>
-        opts.log(`still pushing ${opts.reference} (${formatDuration(ms)} without output)`),
+        opts.logger.info(`still pushing ${opts.reference} (${formatDuration(ms)} without output)`),
     },
     ...(opts.signal ? { signal: opts.signal } : {}),
   });

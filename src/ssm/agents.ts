@@ -9,6 +9,7 @@ import { formatDuration } from '../duration.js';
 import { poll, systemClock, type WaitSettings } from '../poll.js';
 import { ssmCadence } from './cadence.js';
 import { ProgressLog } from '../progress.js';
+import { silentLogger, type Logger } from '../logger.js';
 import { describeTargets, type RolloutTargets } from './targets.js';
 
 export interface WaitForAgentsOptions extends WaitSettings {
@@ -17,7 +18,7 @@ export interface WaitForAgentsOptions extends WaitSettings {
   /** For messages: where the instances were looked for. */
   region: string;
   timeoutMs: number;
-  log?: (line: string) => void;
+  logger?: Logger;
 }
 
 export type AgentsResult =
@@ -58,7 +59,7 @@ export function describeNotOnline(n: NotOnline): string {
 
 export async function waitForAgents(opts: WaitForAgentsOptions): Promise<AgentsResult> {
   const clock = opts.clock ?? systemClock;
-  const progress = new ProgressLog(opts.log ?? (() => {}), clock);
+  const progress = new ProgressLog(opts.logger ?? silentLogger, clock);
   const where = `${describeTargets(opts.targets)} in ${opts.region}`;
   let notOnline: NotOnline[] = [];
   let offline: NotOnline[] = [];

@@ -3,9 +3,10 @@
  * script (src/ssm/remote-script.ts) and turn each instance's result line into an outcome:
  * deployed, rolled back to the previous image, or failed.
  */
-import type { SSMClient } from '@aws-sdk/client-ssm';
 import { formatDuration } from '../duration.js';
-import { systemClock, type WaitSettings } from '../poll.js';
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import { systemClock } from '../poll.js';
+import { silentLogger } from '../logger.js';
 import { invocationState } from './statuses.js';
 import { describeOffline, waitForAgents, type NotOnline } from './agents.js';
 import { renderDeployScript } from './remote-script.js';
@@ -18,11 +19,13 @@ import {
 import { parseDeployResult, type DeployOutcome, type DeployResult } from './result.js';
 import {
   runCommand,
+  sendSettingsOf,
   snapshotInvocations,
   type CommandOutputOptions,
   type InvocationReport,
   type RunCommandOptions,
   type RunCommandResult,
+  type SendSettings,
 } from './run-command.js';
 import { MAX_COMMANDS_BYTES, utf8Bytes, wrapForRunShellScript } from './shell-wrapper.js';
 import { DEFAULT_STATE_DIR, type DeploySpec } from './spec.js';
@@ -58,10 +61,7 @@ export function prepareDeployCommand(spec: DeploySpec): DeployCommand {
 }
 
 /** The wait settings are the tracking's (the defaults suit real SSM). */
-export interface DeployEc2SsmOptions extends WaitSettings {
-  ssm: SSMClient;
-  /** The SSM client's region: where the instances are, and the default for the host's AWS CLI. */
-  region: string;
+export interface DeployEc2SsmOptions extends SendSettings {
   spec: DeploySpec;
   /**
    * The command rendered from `hostSpec(spec, region)`, when the caller rendered it already (the
@@ -69,7 +69,6 @@ export interface DeployEc2SsmOptions extends WaitSettings {
    */
   command?: DeployCommand;
   targets: RolloutTargets;
-  documentName: string;
   maxConcurrency: string;
   maxErrors: string;
   comment: string;
@@ -81,9 +80,6 @@ export interface DeployEc2SsmOptions extends WaitSettings {
   waitForAgentMs: number;
   /** Instances whose agent is offline are skipped either way; true makes that a success. */
   skipOffline?: boolean;
-  output?: CommandOutputOptions;
-  onSent?: (commandId: string) => void;
-  log?: (line: string) => void;
   /** pre-deploy-command: run once on one host first; the rollout happens only if it exits 0. */
   preDeploy?: PreDeployOptions;
 }
@@ -205,7 +201,7 @@ export async function reachInstances(
   opts: DeployEc2SsmOptions,
   resolveTags = false,
 ): Promise<Reach> {
-  const log = opts.log ?? (() => {});
+  const logger = opts.logger ?? silentLogger;
   const base = baseOf(opts);
   const given = opts.targets.kind === 'instances' ? opts.targets.instanceIds : undefined;
   if (opts.waitForAgentMs <= 0 && (given || !resolveTags))
@@ -225,7 +221,7 @@ export async function reachInstances(
     clock: opts.clock,
     random: opts.random,
     signal: opts.signal,
-    log,
+    logger,
   });
   if (!agents.ready) {
     const cancelled = opts.signal?.aborted === true;
@@ -248,7 +244,7 @@ export async function reachInstances(
   // Instances whose agent has long been offline would hold the rollout until its deadline:
   // they are skipped, and the online ones get the command by ID.
   if (agents.offline.length > 0) {
-    log(
+    logger.info(
       `skipping ${agents.offline.length} instance(s) whose SSM agent is offline: ${agents.offline.map(describeOffline).join(', ')}; ` +
         `sending to the ${agents.instanceIds.length} online instance(s) by ID`,
     );
@@ -275,32 +271,22 @@ export async function sendAndFollow(
   targets: RolloutTargets,
   limits: { maxConcurrency?: string; maxErrors: string; timeoutMs: number },
 ): Promise<DeployRollout> {
-  const log = opts.log ?? (() => {});
+  const logger = opts.logger ?? silentLogger;
   const spec = hostSpec(opts.spec, opts.region);
   const { commands } = opts.command ?? prepareDeployCommand(spec);
   const run = await runInChunks({
-    ssm: opts.ssm,
-    region: opts.region,
+    ...sendSettingsOf(opts),
     targets,
-    documentName: opts.documentName,
     commands,
     executionTimeoutSeconds: Math.ceil(opts.executionTimeoutMs / 1000),
     maxConcurrency: limits.maxConcurrency ?? opts.maxConcurrency,
     maxErrors: limits.maxErrors,
     comment: opts.comment,
     timeoutMs: limits.timeoutMs,
-    output: opts.output,
-    onSent: opts.onSent,
     onInstanceDone: (inv) => {
       const outcome = instanceOutcome(inv, spec.image);
-      if (!outcome.succeeded) log(`${inv.instanceId}: ${describeInstanceFailure(outcome)}`);
+      if (!outcome.succeeded) logger.info(`${inv.instanceId}: ${describeInstanceFailure(outcome)}`);
     },
-    log,
-    clock: opts.clock,
-    random: opts.random,
-    signal: opts.signal,
-    intervalMs: opts.intervalMs,
-    maxIntervalMs: opts.maxIntervalMs,
   });
   return rolloutOf(run, spec.image, baseOf(opts), 0);
 }

@@ -7,17 +7,23 @@
  * instance, in sorted order, whose SSM agent is Online. Anything but exit code 0 stops the action
  * before any deploy command is sent.
  */
-import type { SSMClient } from '@aws-sdk/client-ssm';
 import { awsErrorText } from '../aws.js';
 import { formatDuration } from '../duration.js';
-import { systemClock, type Clock } from '../poll.js';
+import { systemClock } from '../poll.js';
+import { errorMessage } from '../errors.js';
+import { silentLogger } from '../logger.js';
 import { heading } from '../summary/markdown.js';
 import { describeNotOnline, listPingStatuses, waitForAgents, type Ping } from './agents.js';
 import type { DeployRollout } from './deploy.js';
 import { renderDeployScript } from './remote-script.js';
 import { fence } from './report.js';
 import { RESULT_MARKER } from './result.js';
-import { runCommand, type CommandOutputOptions, type InvocationReport } from './run-command.js';
+import {
+  runCommand,
+  sendSettingsOf,
+  type InvocationReport,
+  type SendSettings,
+} from './run-command.js';
 import { MAX_COMMANDS_BYTES, utf8Bytes, wrapForRunShellScript } from './shell-wrapper.js';
 import { DEFAULT_STATE_DIR, type DeploySpec } from './spec.js';
 import type { RolloutTargets } from './targets.js';
@@ -128,25 +134,14 @@ export function parseOneOffResult(output: string): OneOffResult | undefined {
   return undefined;
 }
 
-export interface RunPreDeployOptions {
-  ssm: SSMClient;
-  region: string;
+export interface RunPreDeployOptions extends SendSettings {
   /** The spec as the hosts get it (hostSpec). */
   spec: DeploySpec;
   targets: RolloutTargets;
   pre: PreDeployOptions;
-  documentName: string;
   comment: string;
   /** Wait this long for the targets' agents first (as the rollout does); 0 looks once. */
   waitForAgentMs: number;
-  output?: CommandOutputOptions;
-  onSent?: (commandId: string) => void;
-  log?: (line: string) => void;
-  clock?: Clock;
-  random?: () => number;
-  signal?: AbortSignal;
-  intervalMs?: number;
-  maxIntervalMs?: number;
 }
 
 /**
@@ -155,15 +150,15 @@ export interface RunPreDeployOptions {
  */
 export async function runPreDeploy(opts: RunPreDeployOptions): Promise<PreDeployReport> {
   const report = await runOneOff(opts);
-  const log = opts.log ?? (() => {});
-  log(describePreDeploy(report));
+  const logger = opts.logger ?? silentLogger;
+  logger.info(describePreDeploy(report));
   if (report.outputTail)
-    log(`last lines of its output:\n${report.outputTail.replace(/^/gm, '  | ')}`);
+    logger.info(`last lines of its output:\n${report.outputTail.replace(/^/gm, '  | ')}`);
   return report;
 }
 
 async function runOneOff(opts: RunPreDeployOptions): Promise<PreDeployReport> {
-  const log = opts.log ?? (() => {});
+  const logger = opts.logger ?? silentLogger;
   const clock = opts.clock ?? systemClock;
   const started = clock.now();
   const commands = opts.pre.commands ?? prepareOneOffCommand(opts.spec, opts.pre).commands;
@@ -189,7 +184,7 @@ async function runOneOff(opts: RunPreDeployOptions): Promise<PreDeployReport> {
       clock,
       random: opts.random,
       signal: opts.signal,
-      log,
+      logger,
     });
     if (!agents.ready)
       return opts.signal?.aborted
@@ -209,7 +204,9 @@ async function runOneOff(opts: RunPreDeployOptions): Promise<PreDeployReport> {
     opts.targets.kind === 'instances' ? opts.targets.instanceIds : [...pings.keys()];
   const { instanceId, skipped } = firstOnlineInstance(candidates, pings);
   if (skipped.length > 0)
-    log(`pre-deploy-command: passing over ${skipped.map((s) => describeNotOnline(s)).join(', ')}`);
+    logger.info(
+      `pre-deploy-command: passing over ${skipped.map((s) => describeNotOnline(s)).join(', ')}`,
+    );
   if (instanceId === undefined)
     return stopped(
       'failed',
@@ -219,33 +216,23 @@ async function runOneOff(opts: RunPreDeployOptions): Promise<PreDeployReport> {
       { skipped },
     );
 
-  log(
+  logger.info(
     `pre-deploy-command: running ${opts.spec.image} once on ${instanceId} (deadline ${formatDuration(opts.pre.timeoutMs)})`,
   );
   let run;
   try {
     run = await runCommand({
-      ssm: opts.ssm,
-      region: opts.region,
+      ...sendSettingsOf(opts),
       targets: { kind: 'instances', instanceIds: [instanceId] },
-      documentName: opts.documentName,
       commands,
       executionTimeoutSeconds: Math.ceil(opts.pre.timeoutMs / 1000) + EXECUTION_SLACK_S,
       maxConcurrency: '1',
       maxErrors: '0',
       comment: `pre-deploy: ${opts.comment}`,
       timeoutMs: opts.pre.timeoutMs + TRACKING_SLACK_MS,
-      output: opts.output,
-      onSent: opts.onSent,
-      log,
-      clock,
-      random: opts.random,
-      signal: opts.signal,
-      intervalMs: opts.intervalMs,
-      maxIntervalMs: opts.maxIntervalMs,
     });
   } catch (error) {
-    return stopped('failed', (error as Error).message, { instanceId, skipped });
+    return stopped('failed', errorMessage(error), { instanceId, skipped });
   }
   const sent = { instanceId, skipped, commandId: run.commandId, consoleUrl: run.consoleUrl };
   const inv = run.invocations.find((i) => i.instanceId === instanceId);

@@ -24,6 +24,7 @@ import { formatDuration } from '../duration.js';
 import { poll, systemClock, type WaitSettings } from '../poll.js';
 import { ssmCadence } from './cadence.js';
 import { ProgressLog } from '../progress.js';
+import { silentLogger, type Logger } from '../logger.js';
 import {
   commandStateWords,
   invocationState,
@@ -40,12 +41,39 @@ export interface CommandOutputOptions {
   cloudWatchLogGroup?: string;
 }
 
-export interface RunCommandOptions extends WaitSettings {
+/** What a caller carries on to each command it sends: where, which document, who hears of it. */
+export interface SendSettings extends WaitSettings {
   ssm: SSMClient;
-  /** The client's region, for the console link. */
+  /** The client's region: the console link, and the default of the host's AWS CLI. */
   region: string;
-  targets: RolloutTargets;
   documentName: string;
+  output?: CommandOutputOptions;
+  /** Called as soon as SSM accepted a command (the adapter saves the ID for its post step). */
+  onSent?: (commandId: string) => void;
+  logger?: Logger;
+}
+
+/** The SendSettings part of a caller's options, to spread into the options of a send. */
+export function sendSettingsOf(o: SendSettings): SendSettings {
+  const { ssm, region, documentName, output, onSent, logger } = o;
+  const { clock, random, signal, intervalMs, maxIntervalMs } = o;
+  return {
+    ssm,
+    region,
+    documentName,
+    output,
+    onSent,
+    logger,
+    clock,
+    random,
+    signal,
+    intervalMs,
+    maxIntervalMs,
+  };
+}
+
+export interface RunCommandOptions extends SendSettings {
+  targets: RolloutTargets;
   /** The one element of the document's `commands` parameter. */
   commands: string;
   executionTimeoutSeconds: number;
@@ -55,12 +83,8 @@ export interface RunCommandOptions extends WaitSettings {
   comment: string;
   /** From sending until every instance is final; also the delivery timeout given to SSM. */
   timeoutMs: number;
-  output?: CommandOutputOptions;
-  /** Called as soon as SSM accepted the command (the adapter saves the ID for its post step). */
-  onSent?: (commandId: string) => void;
   /** Called once per instance when it reaches a final state and its output was read. */
   onInstanceDone?: (invocation: InvocationReport) => void;
-  log?: (line: string) => void;
   /** GetCommandInvocation calls in flight at once. */
   readConcurrency?: number;
 }
@@ -174,8 +198,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
 
 async function trackCommand(opts: RunCommandOptions, commandId: string): Promise<RunCommandResult> {
   const clock = opts.clock ?? systemClock;
-  const log = opts.log ?? (() => {});
-  const progress = new ProgressLog(log, clock);
+  const progress = new ProgressLog(opts.logger ?? silentLogger, clock);
   const url = consoleUrl(opts.region, commandId);
   progress.say(`sent command ${commandId}: ${url}`);
 

@@ -146,9 +146,12 @@ function deps(run: CommandRunner, overrides: Partial<BuildPushDeps> = {}): Build
     run,
     ecr: new ECRClient({ region: 'eu-west-1' }),
     clock: new VirtualClock(Date.parse('2030-01-02T03:04:05Z')),
-    log: (line) => logged.push(line),
-    warn: (line) => warned.push(line),
-    mask: (secret) => timeline.push(`mask ${secret}`),
+    logger: {
+      info: (line) => logged.push(line),
+      warning: (line) => warned.push(line),
+      mask: (secret) => timeline.push(`mask ${secret}`),
+      group: (_title, work) => work(),
+    },
     onLeftovers: (list) => {
       leftoverHistory.push(list);
       timeline.push(`leftovers ${list.map((l) => l.kind).join(',')}`);
@@ -274,13 +277,14 @@ describe('ECR with podman', () => {
 
   it('folds the engine output of the build and of each push into its own section', async () => {
     scriptEcr();
-    const section = async <T>(title: string, work: () => Promise<T>): Promise<T> => {
+    const plain = deps(podman()).logger;
+    const group = async <T>(title: string, work: () => Promise<T>): Promise<T> => {
       timeline.push(`section ${title}`);
       const result = await work();
       timeline.push('end section');
       return result;
     };
-    await buildPush(options(), deps(podman(), { section }));
+    await buildPush(options(), deps(podman(), { logger: { ...plain, group } }));
     const inSections = timeline.filter((t) => /^(section|end section|podman (build|push))/.test(t));
     expect(inSections).toEqual([
       `section building ${HOST}/api:${SHA}, ${HOST}/api:latest with podman`,

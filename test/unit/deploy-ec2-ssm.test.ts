@@ -15,6 +15,7 @@ import {
 import { RESULT_MARKER, type DeployResult } from '../../src/ssm/result.js';
 import type { DeploySpec } from '../../src/ssm/spec.js';
 import { VirtualClock } from '../../src/virtual-clock.js';
+import { lineLogger } from '../../src/logger.js';
 import { COMMAND_ID, FakeFleet, succeedsAt, type FakeInstance } from '../../stand-ins/ssm-fleet.js';
 
 const IMAGE = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:1.5.0';
@@ -65,7 +66,7 @@ function options(extra: Partial<DeployEc2SsmOptions> = {}): DeployEc2SsmOptions 
     waitForAgentMs: 120_000,
     clock,
     random: () => 0.5,
-    log: (line) => lines.push(line),
+    logger: lineLogger((line) => lines.push(line)),
     ...extra,
   };
 }

@@ -2,6 +2,7 @@
 import { deployEcs, type DeployEcsOptions } from '../../src/ecs/rollout.js';
 import { VirtualClock } from '../../src/virtual-clock.js';
 import { SimulatedEcs, type SimOptions, type SimServiceSpec } from '../../stand-ins/ecs.js';
+import { lineLogger } from '../../src/logger.js';
 
 export const MINUTE = 60_000;
 
@@ -30,7 +31,7 @@ export function setupRollout(
       ecs: sim.client,
       clock,
       random: () => 0.5,
-      log: (line) => lines.push(`${(clock.now() / 1000).toFixed(0)}s ${line}`),
+      logger: lineLogger((line) => lines.push(`${(clock.now() / 1000).toFixed(0)}s ${line}`)),
       ...defaults,
       ...opts,
     });

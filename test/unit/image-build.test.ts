@@ -12,6 +12,7 @@ import {
 import { buildPlan, type BuildInputs } from '../../src/image/build-push.js';
 import { BuildLog } from '../../src/image/progress.js';
 import type { CommandRunner } from '../../src/image/engine.js';
+import { lineLogger, silentLogger } from '../../src/logger.js';
 
 const plan: BuildPlan = {
   context: 'app',
@@ -302,7 +303,7 @@ describe('runBuild', () => {
         ],
         125,
       ),
-      log: (l) => logged.push(l),
+      logger: lineLogger((l) => logged.push(l)),
       secrets: ['npm-secret-value'],
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BuildError);
@@ -318,7 +319,7 @@ describe('runBuild', () => {
     const timedOut = await runBuild({
       ...base,
       run: fakeRun(['STEP 1/1: RUN sleep 999'], 1, { code: null, timedOut: true }),
-      log: () => {},
+      logger: silentLogger,
       secrets: [],
     }).catch((e: Error) => e.message);
     expect(timedOut).toBe(
@@ -327,7 +328,7 @@ describe('runBuild', () => {
     const missing = await runBuild({
       ...base,
       run: fakeRun([], 1, { code: null, notFound: true }),
-      log: () => {},
+      logger: silentLogger,
       secrets: [],
     }).catch((e: Error) => e.message);
     expect(missing).toBe('build failed: podman is not installed or not on PATH');

@@ -9,6 +9,7 @@ import {
   PushError,
 } from '../../src/image/push.js';
 import type { CommandRunner } from '../../src/image/engine.js';
+import { silentLogger } from '../../src/logger.js';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 const workDir = mkdtempSync(join(tmpdir(), 'push-test-'));
@@ -47,7 +48,7 @@ it('podman: passes --digestfile and returns the digest it wrote', async () => {
     reference: 'reg/api:abc',
     authFile: '/tmp/a.json',
     workDir,
-    log: () => {},
+    logger: silentLogger,
   });
   expect(digest).toBe(DIGEST);
 });
@@ -64,7 +65,7 @@ it('docker: reads the digest docker push prints', async () => {
       engine: 'docker',
       reference: 'reg/api:abc',
       workDir,
-      log: () => {},
+      logger: silentLogger,
     }),
   ).toBe(DIGEST);
 });
@@ -81,7 +82,7 @@ it('a refused push names the reference, the reason and the registry message', as
     engine: 'podman',
     reference: 'reg/api:latest',
     workDir,
-    log: () => {},
+    logger: silentLogger,
   }).catch((e: unknown) => e);
   expect(error).toBeInstanceOf(PushError);
   expect((error as PushError).message).toMatch(

@@ -22,6 +22,7 @@ import { readResultScript, settleOutOfService } from '../../src/ssm/lb/settle.js
 import { RESULT_MARKER, type DeployResult } from '../../src/ssm/result.js';
 import type { DeploySpec } from '../../src/ssm/spec.js';
 import { VirtualClock } from '../../src/virtual-clock.js';
+import { lineLogger } from '../../src/logger.js';
 import { FakeFleet, succeedsAt, type FakeInstance } from '../../stand-ins/ssm-fleet.js';
 
 const IMAGE = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:1.5.0';
@@ -228,7 +229,7 @@ function options(extra: Partial<RollingOptions> = {}): RollingOptions {
     waitForAgentMs: 60_000,
     clock,
     random: () => 0.5,
-    log: (line) => lines.push(line),
+    logger: lineLogger((line) => lines.push(line)),
     onOutOfService: (hosts) => saved.push(hosts),
     ...extra,
   };
@@ -357,7 +358,14 @@ it('deploys an instance in no group without draining it, and says so', async () 
 it('warns about downtime when a batch empties a group, and deploys all the same', async () => {
   setUp([deployed(1)], { web: { members: [1] } });
   const warned: string[] = [];
-  const rollout = await deployBehindTargetGroups(options({ warn: (w) => warned.push(w) }));
+  const rollout = await deployBehindTargetGroups(
+    options({
+      logger: lineLogger(
+        (l) => lines.push(l),
+        (w) => warned.push(w),
+      ),
+    }),
+  );
   expect(rollout.status).toBe('succeeded');
   expect(warned).toContainEqual(
     expect.stringMatching(/web will have no healthy target during batch 1\/1/),
@@ -379,7 +387,14 @@ it('grows a default timeout to cover the plan, and warns about an explicit one t
   setUp([deployed(1), deployed(2)], { web: { members: [1, 2] } });
   const warned: string[] = [];
   await deployBehindTargetGroups(
-    options({ maxConcurrency: '1', timeoutMs: 400_000, warn: (w) => warned.push(w) }),
+    options({
+      maxConcurrency: '1',
+      timeoutMs: 400_000,
+      logger: lineLogger(
+        (l) => lines.push(l),
+        (w) => warned.push(w),
+      ),
+    }),
   );
   expect(warned).toContainEqual(
     expect.stringMatching(/^timeout \(6m ?40s\) may not cover the plan at worst/),
@@ -447,7 +462,7 @@ describe('settleOutOfService (the post step after a cancel)', () => {
       stateDir: '/run/shipyard',
       documentName: 'AWS-RunShellScript',
       budgetMs: 120_000,
-      log: (l) => {
+      logger: lineLogger((l) => {
         lines.push(l);
         // Once it asks, instance 2's detached deploy has ended: rolled back, serving v1.
         if (l.includes('asking them for their result'))
@@ -456,7 +471,7 @@ describe('settleOutOfService (the post step after a cancel)', () => {
             steps: succeedsAt(2_000),
             stdout: `${resultLine({ outcome: 'rolled-back' })}\n`,
           };
-      },
+      }),
       clock,
     });
     expect(fleet.sends[1]?.instanceIds).toEqual([id(2)]);

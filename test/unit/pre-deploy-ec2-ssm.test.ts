@@ -29,6 +29,7 @@ import { renderDeployScript } from '../../src/ssm/remote-script.js';
 import { RESULT_MARKER } from '../../src/ssm/result.js';
 import type { DeploySpec } from '../../src/ssm/spec.js';
 import { VirtualClock } from '../../src/virtual-clock.js';
+import { lineLogger } from '../../src/logger.js';
 import { FakeFleet, succeedsAt, type FakeInstance } from '../../stand-ins/ssm-fleet.js';
 import { inputProblems } from './input-problems.js';
 
@@ -211,7 +212,7 @@ describe('before the rollout', () => {
       waitForAgentMs: 0,
       clock,
       random: () => 0.5,
-      log: (line) => lines.push(line),
+      logger: lineLogger((line) => lines.push(line)),
       preDeploy: { command: ['migrate', '--all'], timeoutMs: 300_000 },
       ...extra,
     };

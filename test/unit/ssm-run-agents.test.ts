@@ -1,6 +1,7 @@
 /** Waiting for the SSM agents of the targets to be Online before sending anything. */
 import { waitForAgents, type WaitForAgentsOptions } from '../../src/ssm/agents.js';
 import { VirtualClock } from '../../src/virtual-clock.js';
+import { lineLogger } from '../../src/logger.js';
 import { FakeFleet } from '../../stand-ins/ssm-fleet.js';
 
 let fleet: FakeFleet;
@@ -24,7 +25,7 @@ function options(extra: Partial<WaitForAgentsOptions> = {}): WaitForAgentsOption
     timeoutMs: 120_000,
     clock,
     random: () => 0.5,
-    log: (line) => lines.push(line),
+    logger: lineLogger((line) => lines.push(line)),
     ...extra,
   };
 }

@@ -1,6 +1,7 @@
 /** Following a Run Command to the end: statuses, pagination, throttling, deadlines, truncated output. */
 import { runCommand, type RunCommandOptions } from '../../src/ssm/run-command.js';
 import { VirtualClock } from '../../src/virtual-clock.js';
+import { lineLogger } from '../../src/logger.js';
 import { COMMAND_ID, FakeFleet, succeedsAt, type FakeInstance } from '../../stand-ins/ssm-fleet.js';
 
 let fleet: FakeFleet;
@@ -28,7 +29,7 @@ function options(extra: Partial<RunCommandOptions> = {}): RunCommandOptions {
     timeoutMs: 10 * 60_000,
     clock,
     random: () => 0.5,
-    log: (line) => logs.push({ at: clock.now(), line }),
+    logger: lineLogger((line) => logs.push({ at: clock.now(), line })),
     ...extra,
   };
 }

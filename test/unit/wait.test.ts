@@ -2,6 +2,7 @@ import { describeUnhealthy, waitHealthy, type WaitHealthyOptions } from '../../s
 import type { ProbeAnswer, ProbeRequest } from '../../src/health/probe.js';
 import { VirtualClock } from '../../src/virtual-clock.js';
 import { displayUrl } from '../../src/health/url-secrets.js';
+import { lineLogger } from '../../src/logger.js';
 
 type Scripted = Array<Partial<ProbeAnswer> & { kind: 'answer' | 'error' }>;
 
@@ -139,7 +140,7 @@ it('logs one line per change of state, not one per attempt', async () => {
   const { probe } = scriptedProbe({
     [A]: [refused, refused, refused, status(503), status(503), status(200)],
   });
-  await waitHealthy(options([A], probe, { log: (l) => lines.push(l) }));
+  await waitHealthy(options([A], probe, { logger: lineLogger((l) => lines.push(l)) }));
   expect(lines).toEqual([
     `${A}: connection refused after 1 attempt(s), 0ms`,
     `${A}: status 503 (expected 200-299) after 4 attempt(s), 3.0s`,
@@ -150,7 +151,9 @@ it('logs one line per change of state, not one per attempt', async () => {
 it('never stays silent for more than a minute while waiting', async () => {
   const lines: string[] = [];
   const { probe } = scriptedProbe({ [A]: [status(503)] });
-  await waitHealthy(options([A], probe, { timeoutMs: 180_000, log: (l) => lines.push(l) }));
+  await waitHealthy(
+    options([A], probe, { timeoutMs: 180_000, logger: lineLogger((l) => lines.push(l)) }),
+  );
   expect(lines.filter((l) => l.startsWith('still waiting'))).toHaveLength(3);
   expect(lines[1]).toBe(
     `still waiting after 1m00s: ${A} (status 503 (expected 200-299), 61 attempts)`,
@@ -189,7 +192,9 @@ it('shows secret query values as *** in what it logs and returns', async () => {
   const url = 'http://a.test/health?token=tok-very-secret&page=2';
   const { probe } = scriptedProbe({ [url]: [status(503), status(200)] });
   const lines: string[] = [];
-  const result = await waitHealthy(options([url], probe, { log: (l) => lines.push(l) }));
+  const result = await waitHealthy(
+    options([url], probe, { logger: lineLogger((l) => lines.push(l)) }),
+  );
   expect(result.urls[0]!.url).toBe('http://a.test/health?token=***&page=2');
   expect(lines.join('\n')).toContain('http://a.test/health?token=***&page=2: status 503');
   expect(lines.join('\n')).not.toContain('tok-very-secret');

@@ -20,6 +20,8 @@ var aws = __webpack_require__(4258);
 var duration = __webpack_require__(7607);
 // EXTERNAL MODULE: ./src/poll.ts
 var poll = __webpack_require__(9810);
+// EXTERNAL MODULE: ./src/logger.ts + 1 modules
+var src_logger = __webpack_require__(205);
 // EXTERNAL MODULE: ./src/ssm/deploy.ts
 var deploy = __webpack_require__(5122);
 // EXTERNAL MODULE: ./src/ssm/statuses.ts
@@ -180,18 +182,25 @@ function describeDowntime(w, batchCount) {
 
 
 
+
 /**
  * Load balancers keep routing to a deregistered target for a few seconds after DeregisterTargets
  * returns, whatever the deregistration delay: no drain wait is shorter than this.
  */
 const MIN_DRAIN_MS = 5_000;
+/** Default cadence of the drain and health reads: target health moves every few seconds. */
+const LB_INTERVAL_MS = 3000;
 async function deployBehindTargetGroups(opts) {
     const clock = opts.clock ?? poll/* systemClock */.m;
-    const log = opts.log ?? (() => { });
+    // Warnings (downtime, timeout coverage, a drain cut short) go to the log and the summary.
     const warnings = [];
-    const warn = (line) => {
-        warnings.push(line);
-        (opts.warn ?? log)(line);
+    const given = opts.logger ?? src_logger/* silentLogger */.qq;
+    const logger = {
+        ...given,
+        warning: (line) => {
+            warnings.push(line);
+            given.warning(line);
+        },
     };
     const started = clock.now();
     // The one-off runs before any host leaves its groups: if it fails, nothing was touched.
@@ -203,17 +212,17 @@ async function deployBehindTargetGroups(opts) {
         return { ...(0,deploy/* withPreDeploy */.Dn)(reach.rollout, pre.report), batches: [], warnings, outOfService: [] };
     const instanceIds = reach.instanceIds ?? [];
     if (opts.targets.kind === 'tags')
-        log(`resolved the tag targets to ${instanceIds.length} instance(s) with an online SSM agent`);
+        logger.info(`resolved the tag targets to ${instanceIds.length} instance(s) with an online SSM agent`);
     // Refused before anything changes: nothing is deregistered from a group this cannot follow.
     const groups = await readTargetGroups(opts.elb, opts.targetGroupArns);
     const problems = targetGroupProblems(groups, opts.targetGroupArns);
     if (problems.length > 0)
         throw new Error(`input 'target-groups': ${problems.join('; ')}`);
     const plan = planBatches(instanceIds, opts.maxConcurrency, groups);
-    describePlan(plan, groups, log);
+    describePlan(plan, groups, logger);
     for (const w of plan.downtime)
-        warn(describeDowntime(w, plan.batches.length));
-    const timeoutMs = planTimeout(opts, plan, groups, log, warn);
+        logger.warning(describeDowntime(w, plan.batches.length));
+    const timeoutMs = planTimeout(opts, plan, groups, logger);
     const deadline = started + timeoutMs;
     const allowedErrors = (0,targets/* instancesOf */.sG)(opts.maxErrors, instanceIds.length);
     const out = new OutOfServiceBook(opts.onOutOfService);
@@ -243,8 +252,7 @@ async function deployBehindTargetGroups(opts) {
             deadline,
             allowedErrors: allowedErrors - failed,
             clock,
-            log,
-            warn,
+            logger,
             onSent: (id) => commandIds.push(id),
         });
         batches.push(report.batch);
@@ -318,7 +326,7 @@ class OutOfServiceBook {
     }
 }
 async function runBatch(ctx) {
-    const { opts, label, batch, clock, log } = ctx;
+    const { opts, label, batch, clock, logger } = ctx;
     const report = {
         index: ctx.index,
         instanceIds: batch,
@@ -329,7 +337,7 @@ async function runBatch(ctx) {
     const groupNames = [...new Set(registered.map((r) => r.groupName))];
     // 1. Out of every group, recorded first.
     if (registered.length > 0) {
-        log(`${label}: draining ${batch.length} host(s) from ${groupNames.join(', ')}`);
+        logger.info(`${label}: draining ${batch.length} host(s) from ${groupNames.join(', ')}`);
         ctx.out.add(registered);
         const drainStart = clock.now();
         for (const [arn, regs] of byGroup(registered)) {
@@ -347,10 +355,10 @@ async function runBatch(ctx) {
                 failedHosts: 0,
             };
         }
-        log(`${label}: drained in ${(0,duration/* formatDuration */.a)(report.drainMs)}${report.drainCut ? ' (cut short by drain-timeout)' : ''}; deploying`);
+        logger.info(`${label}: drained in ${(0,duration/* formatDuration */.a)(report.drainMs)}${report.drainCut ? ' (cut short by drain-timeout)' : ''}; deploying`);
     }
     else
-        log(`${label}: ${batch.length} host(s) in no target group; deploying`);
+        logger.info(`${label}: ${batch.length} host(s) in no target group; deploying`);
     // 2. The deploy, to this batch only.
     const deployStart = clock.now();
     const rollout = await (0,deploy/* sendAndFollow */.J6)({
@@ -376,7 +384,7 @@ async function runBatch(ctx) {
     if (back.length > 0)
         await putBack(ctx, back, report);
     if (stayOut.length > 0)
-        log(`${label}: ${stayOut.join(', ')} serve(s) nothing known to be healthy and stay out of their groups`);
+        logger.info(`${label}: ${stayOut.join(', ')} serve(s) nothing known to be healthy and stay out of their groups`);
     if (rollout.status === 'cancelled' || rollout.status === 'timed-out')
         return {
             batch: { ...report, outcome: 'interrupted', reason: rollout.reason ?? rollout.status },
@@ -391,7 +399,7 @@ async function runBatch(ctx) {
         if (unhealthy !== undefined) {
             report.outcome = 'failed';
             report.reason = unhealthy.reason;
-            log(`${label}: ${unhealthy.reason}`);
+            logger.info(`${label}: ${unhealthy.reason}`);
             // A host that deployed but does not turn healthy in the group failed all the same.
             const outcomes = rollout.instances.map((o) => unhealthy.hosts.has(o.instanceId) && o.succeeded
                 ? {
@@ -406,7 +414,7 @@ async function runBatch(ctx) {
                 failedHosts: outcomes.filter((o) => !o.succeeded).length,
             };
         }
-        log(`${label}: registered, ${new Set(back.map((r) => r.instanceId)).size}/${batch.length} healthy in ${groupNames.join(', ')} after ${(0,duration/* formatDuration */.a)(report.healthyMs)}`);
+        logger.info(`${label}: registered, ${new Set(back.map((r) => r.instanceId)).size}/${batch.length} healthy in ${groupNames.join(', ')} after ${(0,duration/* formatDuration */.a)(report.healthyMs)}`);
     }
     if (failedHosts > 0 || stayOut.length > 0) {
         report.outcome = 'failed';
@@ -458,11 +466,7 @@ async function waitForDrain(ctx, regs, report) {
     const capMs = Math.min(opts.drainTimeoutMs, Math.max(0, ctx.deadline - clock.now()));
     const result = await (0,poll/* poll */.w)({
         timeoutMs: Math.max(minMs, capMs),
-        intervalMs: opts.lbIntervalMs ?? 3000,
-        maxIntervalMs: (opts.lbIntervalMs ?? 3000) * 3,
-        clock,
-        random: opts.random,
-        signal: opts.signal,
+        ...lbCadence(ctx, 3),
         attempt: async () => {
             const left = await readNotYet(ctx, regs, report, (t) => !isDrained(t));
             if (left instanceof Error)
@@ -486,8 +490,14 @@ async function waitForDrain(ctx, regs, report) {
     if (result.outcome === 'failed')
         throw new Error(result.reason);
     report.drainCut = true;
-    ctx.warn(`${ctx.label}: drain-timeout (${(0,duration/* formatDuration */.a)(opts.drainTimeoutMs)}) cut the drain short: ${result.reason}; requests still in flight to these hosts may fail`);
+    ctx.logger.warning(`${ctx.label}: drain-timeout (${(0,duration/* formatDuration */.a)(opts.drainTimeoutMs)}) cut the drain short: ${result.reason}; requests still in flight to these hosts may fail`);
     return 'cut';
+}
+/** How the drain and health reads poll ELBv2: every lbIntervalMs, backing off to `slowest` times it. */
+function lbCadence(ctx, slowest) {
+    const intervalMs = ctx.opts.lbIntervalMs ?? LB_INTERVAL_MS;
+    const { random, signal } = ctx.opts;
+    return { intervalMs, maxIntervalMs: intervalMs * slowest, clock: ctx.clock, random, signal };
 }
 /** undefined when every re-registered target is healthy in each group in time, else why not. */
 async function waitForHealthy(ctx, regs, report) {
@@ -497,11 +507,7 @@ async function waitForHealthy(ctx, regs, report) {
     let last = [];
     const result = await (0,poll/* poll */.w)({
         timeoutMs: Math.min(budget, Math.max(0, ctx.deadline - clock.now())),
-        intervalMs: opts.lbIntervalMs ?? 3000,
-        maxIntervalMs: (opts.lbIntervalMs ?? 3000) * 2,
-        clock,
-        random: opts.random,
-        signal: opts.signal,
+        ...lbCadence(ctx, 2),
         attempt: async () => {
             const notYet = await readNotYet(ctx, regs, report, (t) => t === undefined || !isSettledHealthy(t));
             if (notYet instanceof Error)
@@ -558,15 +564,15 @@ function throttledOrFail(error, doing) {
         reason: `${doing} failed (elasticloadbalancing:DescribeTargetHealth): ${(0,aws/* awsErrorText */.xL)(error)}`,
     };
 }
-function describePlan(plan, groups, log) {
+function describePlan(plan, groups, logger) {
     const count = plan.batches.flat().length;
-    log(`${count} instance(s) in ${plan.batches.length} batch(es) of at most ${plan.batchSize}, behind ` +
+    logger.info(`${count} instance(s) in ${plan.batches.length} batch(es) of at most ${plan.batchSize}, behind ` +
         groups
             .map((g) => `${g.name} (${g.targets.filter(isSettledHealthy).length}/${g.targets.length} healthy, ` +
             `deregistration delay ${(0,duration/* formatDuration */.a)(g.deregistrationDelayMs)}, health checks ${(0,duration/* formatDuration */.a)(g.healthCheckMs)})`)
             .join(', '));
     if (plan.notInAnyGroup.length > 0)
-        log(`in no target group, deployed without draining: ${plan.notInAnyGroup.join(', ')}`);
+        logger.info(`in no target group, deployed without draining: ${plan.notInAnyGroup.join(', ')}`);
 }
 /** The worst case of one batch: drain, the host's whole deploy, then the group's health checks. */
 function worstBatchMs(opts, groups) {
@@ -575,7 +581,7 @@ function worstBatchMs(opts, groups) {
     const healthMs = opts.healthTimeoutMs + Math.max(0, ...groups.map((g) => g.healthCheckMs));
     return { drainMs, healthMs, totalMs: drainMs + opts.executionTimeoutMs + healthMs };
 }
-function planTimeout(opts, plan, groups, log, warn) {
+function planTimeout(opts, plan, groups, logger) {
     const worst = worstBatchMs(opts, groups);
     const needed = plan.batches.length * worst.totalMs;
     const arithmetic = `${plan.batches.length} batch(es) × (drain ${(0,duration/* formatDuration */.a)(worst.drainMs)} + execution-timeout ${(0,duration/* formatDuration */.a)(opts.executionTimeoutMs)} ` +
@@ -583,10 +589,10 @@ function planTimeout(opts, plan, groups, log, warn) {
     if (needed <= opts.timeoutMs)
         return opts.timeoutMs;
     if (!opts.timeoutExplicit) {
-        log(`timeout grows to ${(0,duration/* formatDuration */.a)(needed)} to cover the plan: ${arithmetic}`);
+        logger.info(`timeout grows to ${(0,duration/* formatDuration */.a)(needed)} to cover the plan: ${arithmetic}`);
         return needed;
     }
-    warn(`timeout (${(0,duration/* formatDuration */.a)(opts.timeoutMs)}) may not cover the plan at worst: ${arithmetic}. ` +
+    logger.warning(`timeout (${(0,duration/* formatDuration */.a)(opts.timeoutMs)}) may not cover the plan at worst: ${arithmetic}. ` +
         'Batches not started by then are left registered and untouched.');
     return opts.timeoutMs;
 }
@@ -607,7 +613,9 @@ var run_command = __webpack_require__(4064);
 
 
 
+
 async function settleOutOfService(opts) {
+    const logger = opts.logger ?? src_logger/* silentLogger */.qq;
     const ids = [...new Set(opts.hosts.map((h) => h.instanceId))].sort();
     const verdicts = new Map();
     const ask = [];
@@ -620,7 +628,7 @@ async function settleOutOfService(opts) {
                 seen.set(o.instanceId, o);
         }
         catch (error) {
-            opts.log(`could not read command ${commandId}: ${(0,aws/* awsErrorText */.xL)(error)}`);
+            logger.info(`could not read command ${commandId}: ${(0,aws/* awsErrorText */.xL)(error)}`);
         }
     }
     for (const id of ids) {
@@ -638,7 +646,7 @@ async function settleOutOfService(opts) {
             ask.push(id);
     }
     if (ask.length > 0) {
-        opts.log(`${ask.length} host(s) were mid-deploy: asking them for their result, for up to ${(0,duration/* formatDuration */.a)(opts.budgetMs)}: ${ask.join(', ')}`);
+        logger.info(`${ask.length} host(s) were mid-deploy: asking them for their result, for up to ${(0,duration/* formatDuration */.a)(opts.budgetMs)}: ${ask.join(', ')}`);
         for (const [id, verdict] of await askHosts(opts, ask))
             verdicts.set(id, verdict);
     }
@@ -651,12 +659,12 @@ async function settleOutOfService(opts) {
     for (const [arn, regs] of groups) {
         try {
             await moveTargets(opts.elb, 'register', arn, regs);
-            opts.log(`registered ${regs.map((r) => r.instanceId).join(', ')} in ${regs[0]?.groupName ?? arn} again`);
+            logger.info(`registered ${regs.map((r) => r.instanceId).join(', ')} in ${regs[0]?.groupName ?? arn} again`);
         }
         catch (error) {
             for (const r of regs)
                 failedGroups.add(r.instanceId);
-            opts.log(`could not register hosts in ${regs[0]?.groupName ?? arn} again: ${(0,aws/* awsErrorText */.xL)(error)}`);
+            logger.info(`could not register hosts in ${regs[0]?.groupName ?? arn} again: ${(0,aws/* awsErrorText */.xL)(error)}`);
         }
     }
     return {
@@ -695,19 +703,14 @@ async function askHosts(opts, ids) {
     await Promise.all(chunks.map(async (chunk) => {
         try {
             const run = await (0,run_command/* runCommand */.d1)({
-                ssm: opts.ssm,
-                region: opts.region,
+                ...(0,run_command/* sendSettingsOf */.Xu)(opts),
                 targets: { kind: 'instances', instanceIds: chunk },
-                documentName: opts.documentName,
                 commands: readResultScript(opts.stateDir, opts.containerName, waitSeconds),
                 executionTimeoutSeconds: waitSeconds + 10,
                 maxConcurrency: '100%',
                 maxErrors: '100%',
                 comment: 'shipyard: read the result of an interrupted deploy',
                 timeoutMs: opts.budgetMs,
-                log: opts.log,
-                clock: opts.clock,
-                intervalMs: opts.intervalMs,
             });
             // The answer is the result line the deploy printed: read it as a deploy's output.
             for (const o of run.invocations.map((inv) => (0,deploy/* instanceOutcome */.sy)(inv, opts.image)))
@@ -716,7 +719,7 @@ async function askHosts(opts, ids) {
                     : { serves: false, why: `no result: ${o.outputTail?.trim() || o.statusWords}` });
         }
         catch (error) {
-            opts.log(`could not ask ${chunk.join(', ')} for their result: ${(0,aws/* awsErrorText */.xL)(error)}`);
+            (opts.logger ?? src_logger/* silentLogger */.qq).info(`could not ask ${chunk.join(', ')} for their result: ${(0,aws/* awsErrorText */.xL)(error)}`);
         }
     }));
     for (const id of ids)

@@ -109,7 +109,7 @@ async function followCodeDeployment(opts) {
     let rollbackAnnounced = false;
     let attempts = 0;
     const throttled = (error) => {
-        opts.log(`${label}: CodeDeploy is throttling requests (${(0,aws/* awsErrorName */.ZH)(error)}); backing off`);
+        opts.logger.info(`${label}: CodeDeploy is throttling requests (${(0,aws/* awsErrorName */.ZH)(error)}); backing off`);
         return { kind: 'wait', reason: progress, backoff: true };
     };
     async function readTarget() {
@@ -128,7 +128,7 @@ async function followCodeDeployment(opts) {
             if ((0,aws/* isThrottling */.E2)(error) || targetProblem)
                 return;
             targetProblem = true;
-            opts.log(`${label}: could not read the deployment's ECS target (${(0,aws/* awsErrorText */.xL)(error)}); following its status only`);
+            opts.logger.info(`${label}: could not read the deployment's ECS target (${(0,aws/* awsErrorText */.xL)(error)}); following its status only`);
         }
     }
     async function readEvents() {
@@ -136,12 +136,12 @@ async function followCodeDeployment(opts) {
             const out = await opts.ecs.send(new client_ecs_dist_cjs/* DescribeServicesCommand */.H7c({ cluster: opts.cluster, services: [opts.service] }));
             for (const event of (0,deployment/* newEvents */.S6)(out.services?.[0]?.events, opts.seenEventIds)) {
                 events.push(event);
-                opts.log(`${label} event: ${event.message}`);
+                opts.logger.info(`${label} event: ${event.message}`);
             }
         }
         catch (error) {
             if (!(0,aws/* isThrottling */.E2)(error))
-                opts.log(`${label}: could not read service events (${(0,aws/* awsErrorName */.ZH)(error)})`);
+                opts.logger.info(`${label}: could not read service events (${(0,aws/* awsErrorName */.ZH)(error)})`);
         }
     }
     function noteStage() {
@@ -155,12 +155,12 @@ async function followCodeDeployment(opts) {
                 ...(traffic && traffic !== lastTraffic ? { traffic } : {}),
             });
             const detail = [opts.kind, traffic].filter((t) => t !== '').join(', ');
-            opts.log(`${label}: ${lastStage ? `${lastStage} → ` : 'lifecycle event '}${stage} (${detail})`);
+            opts.logger.info(`${label}: ${lastStage ? `${lastStage} → ` : 'lifecycle event '}${stage} (${detail})`);
             lastStage = stage;
         }
         else if (traffic !== lastTraffic && traffic !== '') {
             stages.push({ stage, atMs: now - start, traffic });
-            opts.log(`${label}: ${stage}: ${traffic}`);
+            opts.logger.info(`${label}: ${stage}: ${traffic}`);
         }
         lastTraffic = traffic;
     }
@@ -247,7 +247,7 @@ async function followCodeDeployment(opts) {
                 rollbackId = rollbackDeployment;
                 if (!rollbackAnnounced) {
                     rollbackAnnounced = true;
-                    opts.log(`${label}: CodeDeploy is rolling back (deployment ${rollbackDeployment}): ${reason}; waiting for the rollback (wait-for-rollback)`);
+                    opts.logger.info(`${label}: CodeDeploy is rolling back (deployment ${rollbackDeployment}): ${reason}; waiting for the rollback (wait-for-rollback)`);
                 }
                 return { kind: 'wait', reason: progress };
             }
@@ -429,7 +429,7 @@ async function planCodeDeploy(client, cd, cluster, name, service) {
     };
 }
 async function rollOutCodeDeploy(r) {
-    const { clock, say, label, plan } = r;
+    const { clock, logger, label, plan } = r;
     const started = clock.now();
     const taskDefinition = r.newTaskDefinition ?? r.previousTaskDefinition;
     const report = {
@@ -446,7 +446,7 @@ async function rollOutCodeDeploy(r) {
         controller: 'CODE_DEPLOY',
     };
     const end = (status, headline) => {
-        say(`${label}: ${headline}`);
+        logger.info(`${label}: ${headline}`);
         return { ...report, status, headline, elapsedMs: clock.now() - started };
     };
     if (r.desiredCount !== undefined) {
@@ -460,7 +460,7 @@ async function rollOutCodeDeploy(r) {
         catch (error) {
             return end('error', `UpdateService (desired-count) failed: ${(0,aws/* awsErrorText */.xL)(error)}`);
         }
-        say(`${label}: desired count set to ${r.desiredCount}`);
+        logger.info(`${label}: desired count set to ${r.desiredCount}`);
     }
     if (r.newTaskDefinition === undefined && !r.forceNewDeployment) {
         return end('completed', `desired count set to ${r.desiredCount}; no CodeDeploy deployment (force-new-deployment is false and the revision did not change)`);
@@ -490,12 +490,12 @@ async function rollOutCodeDeploy(r) {
     report.deploymentId = deploymentId;
     r.cd.onDeploymentCreated?.(r.service, deploymentId);
     const kind = `CodeDeploy ${plan.deploymentConfig}`;
-    say(`${label}: CodeDeploy deployment ${deploymentId} started with ${(0,task_definition/* shortTaskDefinition */.P5)(taskDefinition)} (application ${plan.application}, deployment group ${plan.deploymentGroup}, ${plan.deploymentConfig})`);
+    logger.info(`${label}: CodeDeploy deployment ${deploymentId} started with ${(0,task_definition/* shortTaskDefinition */.P5)(taskDefinition)} (application ${plan.application}, deployment group ${plan.deploymentGroup}, ${plan.deploymentConfig})`);
     if (!r.wait)
         return end('started', `CodeDeploy deployment ${deploymentId} started (not waiting: wait is false)`);
     const timeoutMs = r.timeoutMs + plan.extraWait.ms;
     if (plan.extraWait.ms > 0) {
-        say(`${label}: waiting up to ${(0,duration/* formatDuration */.a)(timeoutMs)}: timeout ${(0,duration/* formatDuration */.a)(r.timeoutMs)} + ${plan.extraWait.text} (${kind})`);
+        logger.info(`${label}: waiting up to ${(0,duration/* formatDuration */.a)(timeoutMs)}: timeout ${(0,duration/* formatDuration */.a)(r.timeoutMs)} + ${plan.extraWait.text} (${kind})`);
     }
     const follow = await followCodeDeployment({
         codeDeploy: r.codeDeploy,
@@ -511,7 +511,7 @@ async function rollOutCodeDeploy(r) {
         clock,
         random: r.random,
         signal: r.signal,
-        log: say,
+        logger,
         onAttempt: r.onAttempt,
     });
     Object.assign(report, {

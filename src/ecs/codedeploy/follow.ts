@@ -15,7 +15,8 @@ import {
   type ECSTarget,
 } from '@aws-sdk/client-codedeploy';
 import { DescribeServicesCommand } from '@aws-sdk/client-ecs';
-import { poll, type Clock, type Step } from '../../poll.js';
+import { poll, type Clock, type Step, type Timing } from '../../poll.js';
+import type { Logger } from '../../logger.js';
 import { awsErrorName, awsErrorText, isThrottling } from '../../aws.js';
 import { formatDuration } from '../../duration.js';
 import { newEvents, type SeenEvent } from '../deployment.js';
@@ -31,7 +32,7 @@ import type { CodeDeployApi } from './options.js';
 /** The deployment is read every this many polls even while its target runs. */
 export const DEPLOYMENT_EVERY_POLLS = 5;
 
-export interface CodeDeployFollowOptions {
+export interface CodeDeployFollowOptions extends Timing {
   codeDeploy: CodeDeployApi;
   ecs: EcsApi;
   cluster: string;
@@ -44,9 +45,7 @@ export interface CodeDeployFollowOptions {
   timeoutMs: number;
   waitForRollback: boolean;
   clock: Clock;
-  random?: () => number;
-  signal?: AbortSignal;
-  log: (line: string) => void;
+  logger: Logger;
   onAttempt?: (progress: string) => void;
 }
 
@@ -134,7 +133,9 @@ export async function followCodeDeployment(
   let attempts = 0;
 
   const throttled = (error: unknown): Step<Verdict> => {
-    opts.log(`${label}: CodeDeploy is throttling requests (${awsErrorName(error)}); backing off`);
+    opts.logger.info(
+      `${label}: CodeDeploy is throttling requests (${awsErrorName(error)}); backing off`,
+    );
     return { kind: 'wait', reason: progress, backoff: true };
   };
 
@@ -155,7 +156,7 @@ export async function followCodeDeployment(
       // The target is progress and diagnostics, not the verdict: say once why it is missing.
       if (isThrottling(error) || targetProblem) return;
       targetProblem = true;
-      opts.log(
+      opts.logger.info(
         `${label}: could not read the deployment's ECS target (${awsErrorText(error)}); following its status only`,
       );
     }
@@ -168,11 +169,11 @@ export async function followCodeDeployment(
       );
       for (const event of newEvents(out.services?.[0]?.events, opts.seenEventIds)) {
         events.push(event);
-        opts.log(`${label} event: ${event.message}`);
+        opts.logger.info(`${label} event: ${event.message}`);
       }
     } catch (error) {
       if (!isThrottling(error))
-        opts.log(`${label}: could not read service events (${awsErrorName(error)})`);
+        opts.logger.info(`${label}: could not read service events (${awsErrorName(error)})`);
     }
   }
 
@@ -187,13 +188,13 @@ export async function followCodeDeployment(
         ...(traffic && traffic !== lastTraffic ? { traffic } : {}),
       });
       const detail = [opts.kind, traffic].filter((t) => t !== '').join(', ');
-      opts.log(
+      opts.logger.info(
         `${label}: ${lastStage ? `${lastStage} → ` : 'lifecycle event '}${stage} (${detail})`,
       );
       lastStage = stage;
     } else if (traffic !== lastTraffic && traffic !== '') {
       stages.push({ stage, atMs: now - start, traffic });
-      opts.log(`${label}: ${stage}: ${traffic}`);
+      opts.logger.info(`${label}: ${stage}: ${traffic}`);
     }
     lastTraffic = traffic;
   }
@@ -279,7 +280,7 @@ export async function followCodeDeployment(
         rollbackId = rollbackDeployment;
         if (!rollbackAnnounced) {
           rollbackAnnounced = true;
-          opts.log(
+          opts.logger.info(
             `${label}: CodeDeploy is rolling back (deployment ${rollbackDeployment}): ${reason}; waiting for the rollback (wait-for-rollback)`,
           );
         }

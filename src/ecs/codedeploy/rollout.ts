@@ -21,7 +21,8 @@ import {
 import { UpdateServiceCommand, type Service } from '@aws-sdk/client-ecs';
 import { awsErrorName, awsErrorText } from '../../aws.js';
 import { formatDuration } from '../../duration.js';
-import type { Clock } from '../../poll.js';
+import type { Clock, Timing } from '../../poll.js';
+import type { Logger } from '../../logger.js';
 import type { SeenEvent } from '../deployment.js';
 import type { RollbackReport, ServiceReport } from '../rollout.js';
 import { shortTaskDefinition } from '../task-definition.js';
@@ -188,7 +189,7 @@ export async function planCodeDeploy(
   };
 }
 
-export interface CodeDeployRollout {
+export interface CodeDeployRollout extends Timing {
   codeDeploy: CodeDeployApi;
   cd: CodeDeployOptions;
   plan: CodeDeployPlan;
@@ -209,14 +210,12 @@ export interface CodeDeployRollout {
   rollbackOnFailure: boolean;
   waitForRollback: boolean;
   clock: Clock;
-  random?: () => number;
-  signal?: AbortSignal;
-  say: (line: string) => void;
+  logger: Logger;
   onAttempt: (progress: string) => void;
 }
 
 export async function rollOutCodeDeploy(r: CodeDeployRollout): Promise<ServiceReport> {
-  const { clock, say, label, plan } = r;
+  const { clock, logger, label, plan } = r;
   const started = clock.now();
   const taskDefinition = r.newTaskDefinition ?? r.previousTaskDefinition;
   const report: ServiceReport = {
@@ -233,7 +232,7 @@ export async function rollOutCodeDeploy(r: CodeDeployRollout): Promise<ServiceRe
     controller: 'CODE_DEPLOY',
   };
   const end = (status: ServiceReport['status'], headline: string): ServiceReport => {
-    say(`${label}: ${headline}`);
+    logger.info(`${label}: ${headline}`);
     return { ...report, status, headline, elapsedMs: clock.now() - started };
   };
 
@@ -249,7 +248,7 @@ export async function rollOutCodeDeploy(r: CodeDeployRollout): Promise<ServiceRe
     } catch (error) {
       return end('error', `UpdateService (desired-count) failed: ${awsErrorText(error)}`);
     }
-    say(`${label}: desired count set to ${r.desiredCount}`);
+    logger.info(`${label}: desired count set to ${r.desiredCount}`);
   }
   if (r.newTaskDefinition === undefined && !r.forceNewDeployment) {
     return end(
@@ -283,7 +282,7 @@ export async function rollOutCodeDeploy(r: CodeDeployRollout): Promise<ServiceRe
   report.deploymentId = deploymentId;
   r.cd.onDeploymentCreated?.(r.service, deploymentId);
   const kind = `CodeDeploy ${plan.deploymentConfig}`;
-  say(
+  logger.info(
     `${label}: CodeDeploy deployment ${deploymentId} started with ${shortTaskDefinition(taskDefinition)} (application ${plan.application}, deployment group ${plan.deploymentGroup}, ${plan.deploymentConfig})`,
   );
   if (!r.wait)
@@ -294,7 +293,7 @@ export async function rollOutCodeDeploy(r: CodeDeployRollout): Promise<ServiceRe
 
   const timeoutMs = r.timeoutMs + plan.extraWait.ms;
   if (plan.extraWait.ms > 0) {
-    say(
+    logger.info(
       `${label}: waiting up to ${formatDuration(timeoutMs)}: timeout ${formatDuration(r.timeoutMs)} + ${plan.extraWait.text} (${kind})`,
     );
   }
@@ -312,7 +311,7 @@ export async function rollOutCodeDeploy(r: CodeDeployRollout): Promise<ServiceRe
     clock,
     random: r.random,
     signal: r.signal,
-    log: say,
+    logger,
     onAttempt: r.onAttempt,
   });
   Object.assign(report, {

@@ -9,6 +9,7 @@ import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-
 import { awsErrorText, isThrottling } from '../../aws.js';
 import { formatDuration } from '../../duration.js';
 import { poll, systemClock, type Clock, type Step } from '../../poll.js';
+import { silentLogger, type Logger } from '../../logger.js';
 import {
   preDeployFirst,
   reachInstances,
@@ -42,6 +43,9 @@ import {
  */
 export const MIN_DRAIN_MS = 5_000;
 
+/** Default cadence of the drain and health reads: target health moves every few seconds. */
+const LB_INTERVAL_MS = 3000;
+
 /** A host taken out of a group by this run, until it is put back. */
 export interface OutOfService extends GroupRegistration {
   instanceId: string;
@@ -60,8 +64,6 @@ export interface RollingOptions extends DeployEc2SsmOptions {
   timeoutExplicit: boolean;
   /** Every change of the hosts this run holds out of service, saved before each deregistration. */
   onOutOfService?: (hosts: OutOfService[]) => void;
-  /** Warnings for the log and the summary (downtime, timeout coverage, a drain cut short). */
-  warn?: (line: string) => void;
   minDrainMs?: number;
   /** Cadence of the drain and health reads (defaults suit real ELBv2). */
   lbIntervalMs?: number;
@@ -95,7 +97,7 @@ export interface BatchReport {
 
 export interface RollingRollout extends DeployRollout {
   batches: BatchReport[];
-  /** Warnings raised while planning (also given to `warn`). */
+  /** Warnings raised while planning (also logged as warnings). */
   warnings: string[];
   /** Hosts still out of their groups: they serve nothing, or their state is unknown. */
   outOfService: OutOfService[];
@@ -103,11 +105,15 @@ export interface RollingRollout extends DeployRollout {
 
 export async function deployBehindTargetGroups(opts: RollingOptions): Promise<RollingRollout> {
   const clock = opts.clock ?? systemClock;
-  const log = opts.log ?? (() => {});
+  // Warnings (downtime, timeout coverage, a drain cut short) go to the log and the summary.
   const warnings: string[] = [];
-  const warn = (line: string) => {
-    warnings.push(line);
-    (opts.warn ?? log)(line);
+  const given = opts.logger ?? silentLogger;
+  const logger: Logger = {
+    ...given,
+    warning: (line) => {
+      warnings.push(line);
+      given.warning(line);
+    },
   };
   const started = clock.now();
 
@@ -119,17 +125,19 @@ export async function deployBehindTargetGroups(opts: RollingOptions): Promise<Ro
     return { ...withPreDeploy(reach.rollout, pre.report), batches: [], warnings, outOfService: [] };
   const instanceIds = reach.instanceIds ?? [];
   if (opts.targets.kind === 'tags')
-    log(`resolved the tag targets to ${instanceIds.length} instance(s) with an online SSM agent`);
+    logger.info(
+      `resolved the tag targets to ${instanceIds.length} instance(s) with an online SSM agent`,
+    );
 
   // Refused before anything changes: nothing is deregistered from a group this cannot follow.
   const groups = await readTargetGroups(opts.elb, opts.targetGroupArns);
   const problems = targetGroupProblems(groups, opts.targetGroupArns);
   if (problems.length > 0) throw new Error(`input 'target-groups': ${problems.join('; ')}`);
   const plan = planBatches(instanceIds, opts.maxConcurrency, groups);
-  describePlan(plan, groups, log);
-  for (const w of plan.downtime) warn(describeDowntime(w, plan.batches.length));
+  describePlan(plan, groups, logger);
+  for (const w of plan.downtime) logger.warning(describeDowntime(w, plan.batches.length));
 
-  const timeoutMs = planTimeout(opts, plan, groups, log, warn);
+  const timeoutMs = planTimeout(opts, plan, groups, logger);
   const deadline = started + timeoutMs;
   const allowedErrors = instancesOf(opts.maxErrors, instanceIds.length);
   const out = new OutOfServiceBook(opts.onOutOfService);
@@ -160,8 +168,7 @@ export async function deployBehindTargetGroups(opts: RollingOptions): Promise<Ro
       deadline,
       allowedErrors: allowedErrors - failed,
       clock,
-      log,
-      warn,
+      logger,
       onSent: (id) => commandIds.push(id),
     });
     batches.push(report.batch);
@@ -246,8 +253,7 @@ interface BatchContext {
   deadline: number;
   allowedErrors: number;
   clock: Clock;
-  log: (line: string) => void;
-  warn: (line: string) => void;
+  logger: Logger;
   onSent: (commandId: string) => void;
 }
 
@@ -256,7 +262,7 @@ async function runBatch(ctx: BatchContext): Promise<{
   outcomes: InstanceOutcome[];
   failedHosts: number;
 }> {
-  const { opts, label, batch, clock, log } = ctx;
+  const { opts, label, batch, clock, logger } = ctx;
   const report: BatchReport = {
     index: ctx.index,
     instanceIds: batch,
@@ -270,7 +276,7 @@ async function runBatch(ctx: BatchContext): Promise<{
 
   // 1. Out of every group, recorded first.
   if (registered.length > 0) {
-    log(`${label}: draining ${batch.length} host(s) from ${groupNames.join(', ')}`);
+    logger.info(`${label}: draining ${batch.length} host(s) from ${groupNames.join(', ')}`);
     ctx.out.add(registered);
     const drainStart = clock.now();
     for (const [arn, regs] of byGroup(registered)) {
@@ -288,10 +294,10 @@ async function runBatch(ctx: BatchContext): Promise<{
         failedHosts: 0,
       };
     }
-    log(
+    logger.info(
       `${label}: drained in ${formatDuration(report.drainMs)}${report.drainCut ? ' (cut short by drain-timeout)' : ''}; deploying`,
     );
-  } else log(`${label}: ${batch.length} host(s) in no target group; deploying`);
+  } else logger.info(`${label}: ${batch.length} host(s) in no target group; deploying`);
 
   // 2. The deploy, to this batch only.
   const deployStart = clock.now();
@@ -322,7 +328,7 @@ async function runBatch(ctx: BatchContext): Promise<{
   ];
   if (back.length > 0) await putBack(ctx, back, report);
   if (stayOut.length > 0)
-    log(
+    logger.info(
       `${label}: ${stayOut.join(', ')} serve(s) nothing known to be healthy and stay out of their groups`,
     );
 
@@ -341,7 +347,7 @@ async function runBatch(ctx: BatchContext): Promise<{
     if (unhealthy !== undefined) {
       report.outcome = 'failed';
       report.reason = unhealthy.reason;
-      log(`${label}: ${unhealthy.reason}`);
+      logger.info(`${label}: ${unhealthy.reason}`);
       // A host that deployed but does not turn healthy in the group failed all the same.
       const outcomes = rollout.instances.map((o) =>
         unhealthy.hosts.has(o.instanceId) && o.succeeded
@@ -358,7 +364,7 @@ async function runBatch(ctx: BatchContext): Promise<{
         failedHosts: outcomes.filter((o) => !o.succeeded).length,
       };
     }
-    log(
+    logger.info(
       `${label}: registered, ${new Set(back.map((r) => r.instanceId)).size}/${batch.length} healthy in ${groupNames.join(', ')} after ${formatDuration(report.healthyMs)}`,
     );
   }
@@ -425,11 +431,7 @@ async function waitForDrain(
   const capMs = Math.min(opts.drainTimeoutMs, Math.max(0, ctx.deadline - clock.now()));
   const result = await poll<void>({
     timeoutMs: Math.max(minMs, capMs),
-    intervalMs: opts.lbIntervalMs ?? 3000,
-    maxIntervalMs: (opts.lbIntervalMs ?? 3000) * 3,
-    clock,
-    random: opts.random,
-    signal: opts.signal,
+    ...lbCadence(ctx, 3),
     attempt: async (): Promise<Step<void>> => {
       const left = await readNotYet(ctx, regs, report, (t) => !isDrained(t));
       if (left instanceof Error) return throttledOrFail(left, 'reading the drain');
@@ -449,10 +451,17 @@ async function waitForDrain(
   if (result.outcome === 'aborted') return 'interrupted';
   if (result.outcome === 'failed') throw new Error(result.reason);
   report.drainCut = true;
-  ctx.warn(
+  ctx.logger.warning(
     `${ctx.label}: drain-timeout (${formatDuration(opts.drainTimeoutMs)}) cut the drain short: ${result.reason}; requests still in flight to these hosts may fail`,
   );
   return 'cut';
+}
+
+/** How the drain and health reads poll ELBv2: every lbIntervalMs, backing off to `slowest` times it. */
+function lbCadence(ctx: BatchContext, slowest: number) {
+  const intervalMs = ctx.opts.lbIntervalMs ?? LB_INTERVAL_MS;
+  const { random, signal } = ctx.opts;
+  return { intervalMs, maxIntervalMs: intervalMs * slowest, clock: ctx.clock, random, signal };
 }
 
 /** undefined when every re-registered target is healthy in each group in time, else why not. */
@@ -469,11 +478,7 @@ async function waitForHealthy(
   let last: Array<OutOfService & { health: TargetHealth }> = [];
   const result = await poll<void>({
     timeoutMs: Math.min(budget, Math.max(0, ctx.deadline - clock.now())),
-    intervalMs: opts.lbIntervalMs ?? 3000,
-    maxIntervalMs: (opts.lbIntervalMs ?? 3000) * 2,
-    clock,
-    random: opts.random,
-    signal: opts.signal,
+    ...lbCadence(ctx, 2),
     attempt: async (): Promise<Step<void>> => {
       const notYet = await readNotYet(
         ctx,
@@ -538,9 +543,9 @@ function throttledOrFail(error: Error, doing: string): Step<void> {
   };
 }
 
-function describePlan(plan: BatchPlan, groups: TargetGroup[], log: (line: string) => void): void {
+function describePlan(plan: BatchPlan, groups: TargetGroup[], logger: Logger): void {
   const count = plan.batches.flat().length;
-  log(
+  logger.info(
     `${count} instance(s) in ${plan.batches.length} batch(es) of at most ${plan.batchSize}, behind ` +
       groups
         .map(
@@ -551,7 +556,7 @@ function describePlan(plan: BatchPlan, groups: TargetGroup[], log: (line: string
         .join(', '),
   );
   if (plan.notInAnyGroup.length > 0)
-    log(`in no target group, deployed without draining: ${plan.notInAnyGroup.join(', ')}`);
+    logger.info(`in no target group, deployed without draining: ${plan.notInAnyGroup.join(', ')}`);
 }
 
 /** The worst case of one batch: drain, the host's whole deploy, then the group's health checks. */
@@ -572,8 +577,7 @@ function planTimeout(
   opts: RollingOptions,
   plan: BatchPlan,
   groups: TargetGroup[],
-  log: (line: string) => void,
-  warn: (line: string) => void,
+  logger: Logger,
 ): number {
   const worst = worstBatchMs(opts, groups);
   const needed = plan.batches.length * worst.totalMs;
@@ -582,10 +586,10 @@ function planTimeout(
     `+ health ${formatDuration(worst.healthMs)}) = ${formatDuration(needed)}`;
   if (needed <= opts.timeoutMs) return opts.timeoutMs;
   if (!opts.timeoutExplicit) {
-    log(`timeout grows to ${formatDuration(needed)} to cover the plan: ${arithmetic}`);
+    logger.info(`timeout grows to ${formatDuration(needed)} to cover the plan: ${arithmetic}`);
     return needed;
   }
-  warn(
+  logger.warning(
     `timeout (${formatDuration(opts.timeoutMs)}) may not cover the plan at worst: ${arithmetic}. ` +
       'Batches not started by then are left registered and untouched.',
   );

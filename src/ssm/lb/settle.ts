@@ -6,32 +6,25 @@
  * result (a short Run Command that waits for the host's deploy lock, then prints the last result).
  */
 import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import type { SSMClient } from '@aws-sdk/client-ssm';
 import { awsErrorText } from '../../aws.js';
 import { formatDuration } from '../../duration.js';
-import type { Clock } from '../../poll.js';
+import { silentLogger } from '../../logger.js';
 import { instanceOutcome, readCancelledHosts, type InstanceOutcome } from '../deploy.js';
 import { quote } from '../quote.js';
 import { RESULT_MARKER } from '../result.js';
 import { MAX_INSTANCE_IDS } from '../targets.js';
-import { runCommand } from '../run-command.js';
+import { runCommand, sendSettingsOf, type SendSettings } from '../run-command.js';
 import { servesAfter, type OutOfService } from './rolling.js';
 import { moveTargets } from './target-groups.js';
 
-export interface SettleOptions {
+export interface SettleOptions extends SendSettings {
   elb: ElasticLoadBalancingV2Client;
-  ssm: SSMClient;
-  region: string;
   hosts: OutOfService[];
   image: string;
   containerName: string;
   stateDir: string;
-  documentName: string;
   /** How long hosts still deploying may be waited for. */
   budgetMs: number;
-  log: (line: string) => void;
-  clock?: Clock;
-  intervalMs?: number;
 }
 
 export interface SettleResult {
@@ -42,6 +35,7 @@ export interface SettleResult {
 }
 
 export async function settleOutOfService(opts: SettleOptions): Promise<SettleResult> {
+  const logger = opts.logger ?? silentLogger;
   const ids = [...new Set(opts.hosts.map((h) => h.instanceId))].sort();
   const verdicts = new Map<string, { serves: boolean; why: string }>();
   const ask: string[] = [];
@@ -54,7 +48,7 @@ export async function settleOutOfService(opts: SettleOptions): Promise<SettleRes
       for (const o of await readCancelledHosts(opts.ssm, commandId, opts.image))
         seen.set(o.instanceId, o);
     } catch (error) {
-      opts.log(`could not read command ${commandId}: ${awsErrorText(error)}`);
+      logger.info(`could not read command ${commandId}: ${awsErrorText(error)}`);
     }
   }
   for (const id of ids) {
@@ -69,7 +63,7 @@ export async function settleOutOfService(opts: SettleOptions): Promise<SettleRes
   }
 
   if (ask.length > 0) {
-    opts.log(
+    logger.info(
       `${ask.length} host(s) were mid-deploy: asking them for their result, for up to ${formatDuration(opts.budgetMs)}: ${ask.join(', ')}`,
     );
     for (const [id, verdict] of await askHosts(opts, ask)) verdicts.set(id, verdict);
@@ -84,12 +78,12 @@ export async function settleOutOfService(opts: SettleOptions): Promise<SettleRes
   for (const [arn, regs] of groups) {
     try {
       await moveTargets(opts.elb, 'register', arn, regs);
-      opts.log(
+      logger.info(
         `registered ${regs.map((r) => r.instanceId).join(', ')} in ${regs[0]?.groupName ?? arn} again`,
       );
     } catch (error) {
       for (const r of regs) failedGroups.add(r.instanceId);
-      opts.log(
+      logger.info(
         `could not register hosts in ${regs[0]?.groupName ?? arn} again: ${awsErrorText(error)}`,
       );
     }
@@ -140,19 +134,14 @@ async function askHosts(
     chunks.map(async (chunk) => {
       try {
         const run = await runCommand({
-          ssm: opts.ssm,
-          region: opts.region,
+          ...sendSettingsOf(opts),
           targets: { kind: 'instances', instanceIds: chunk },
-          documentName: opts.documentName,
           commands: readResultScript(opts.stateDir, opts.containerName, waitSeconds),
           executionTimeoutSeconds: waitSeconds + 10,
           maxConcurrency: '100%',
           maxErrors: '100%',
           comment: 'shipyard: read the result of an interrupted deploy',
           timeoutMs: opts.budgetMs,
-          log: opts.log,
-          clock: opts.clock,
-          intervalMs: opts.intervalMs,
         });
         // The answer is the result line the deploy printed: read it as a deploy's output.
         for (const o of run.invocations.map((inv) => instanceOutcome(inv, opts.image)))
@@ -163,7 +152,9 @@ async function askHosts(
               : { serves: false, why: `no result: ${o.outputTail?.trim() || o.statusWords}` },
           );
       } catch (error) {
-        opts.log(`could not ask ${chunk.join(', ')} for their result: ${awsErrorText(error)}`);
+        (opts.logger ?? silentLogger).info(
+          `could not ask ${chunk.join(', ')} for their result: ${awsErrorText(error)}`,
+        );
       }
     }),
   );
