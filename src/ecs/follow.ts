@@ -4,15 +4,11 @@
  * or stopped. Logs one line per lifecycle stage, with the traffic weights and the bake time left;
  * DescribeServices is still read, less often, for the service events.
  */
-import {
-  DescribeServicesCommand,
-  type DeploymentConfiguration,
-  type ServiceDeployment,
-} from '@aws-sdk/client-ecs';
+import type { DeploymentConfiguration, ServiceDeployment } from '@aws-sdk/client-ecs';
 import type { Step } from '../poll.js';
 import { awsErrorName, awsErrorText, isThrottling } from '../aws.js';
 import { formatDuration } from '../duration.js';
-import { newEvents, type SeenEvent } from './deployment.js';
+import { DeploymentTimeline } from './timeline.js';
 import {
   bakeText,
   countsText,
@@ -30,7 +26,6 @@ import {
 import {
   pollForVerdict,
   type EcsWaitOptions,
-  type StageChange,
   type WatchResult,
   type WatchVerdict,
 } from './watch.js';
@@ -50,13 +45,10 @@ export interface FollowOptions extends EcsWaitOptions {
 export async function followServiceDeployment(opts: FollowOptions): Promise<WatchResult> {
   const { ecs, cluster, label, clock, reader } = opts;
   const start = clock.now();
-  const events: SeenEvent[] = [];
-  const stages: StageChange[] = [];
   const kind = strategyName(opts.strategy);
+  const timeline = new DeploymentTimeline(label, opts.logger, start, 'stage');
   let arn: string | undefined;
   let progress = 'waiting for ECS to list the service deployment';
-  let lastStage: string | undefined;
-  let lastTraffic = '';
   let bakingSince: number | undefined;
   let rollbackAnnounced = false;
   let attempts = 0;
@@ -79,36 +71,13 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
     };
   };
 
-  async function readEvents(): Promise<void> {
-    const out = await ecs.send(new DescribeServicesCommand({ cluster, services: [opts.service] }));
-    for (const event of newEvents(out.services?.[0]?.events, opts.seenEventIds)) {
-      events.push(event);
-      opts.logger.info(`${label} event: ${event.message}`);
-    }
-  }
-
   /** Log a change of lifecycle stage or of traffic weights; keep the stage timeline. */
   function noteStage(sd: ServiceDeployment): void {
     const stage = sd.lifecycleStage ?? 'PENDING';
     const traffic = opts.strategy === 'BLUE_GREEN' ? '' : trafficText(sd);
     const now = clock.now();
-    if (stage !== lastStage) {
-      if (stage === 'BAKE_TIME') bakingSince = now;
-      const detail = [kind, bakeText(opts.config, undefined, now), traffic]
-        .filter((t) => t !== '')
-        .join(', ');
-      stages.push({
-        stage,
-        atMs: now - start,
-        ...(traffic && traffic !== lastTraffic ? { traffic } : {}),
-      });
-      opts.logger.info(`${label}: ${lastStage ? `${lastStage} → ` : 'stage '}${stage} (${detail})`);
-      lastStage = stage;
-    } else if (traffic !== lastTraffic && traffic !== '') {
-      stages.push({ stage, atMs: now - start, traffic });
-      opts.logger.info(`${label}: ${stage}: ${traffic}`);
-    }
-    lastTraffic = traffic;
+    const detail = [kind, bakeText(opts.config, undefined, now), traffic];
+    if (timeline.note(stage, traffic, now, detail) && stage === 'BAKE_TIME') bakingSince = now;
   }
 
   function progressOf(sd: ServiceDeployment): string {
@@ -121,8 +90,7 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
     return parts.filter((p) => p !== '').join(', ');
   }
 
-  /** The stage a failing hook ran in: the last one before ECS started rolling back. */
-  const hookStage = () => [...stages].reverse().find((s) => !/ROLLBACK/.test(s.stage))?.stage;
+  const hookStage = () => timeline.stageBeforeRollback();
 
   async function attempt(): Promise<Step<WatchVerdict>> {
     attempts++;
@@ -151,15 +119,12 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
     noteStage(sd);
     progress = progressOf(sd);
     const state = stateOf(sd);
-    if (attempts % EVENTS_EVERY_POLLS === 1 || state.kind !== 'in-progress') {
-      try {
-        await readEvents();
-      } catch (error) {
-        // Events are context: a failed read does not change the verdict.
-        if (!isThrottling(error))
-          opts.logger.info(`${label}: could not read service events (${awsErrorName(error)})`);
-      }
-    }
+    if (attempts % EVENTS_EVERY_POLLS === 1 || state.kind !== 'in-progress')
+      await timeline.readEvents(ecs, {
+        cluster,
+        service: opts.service,
+        seenEventIds: opts.seenEventIds,
+      });
 
     const rollbackTo = {
       taskDefinition: opts.previousTaskDefinition,
@@ -167,6 +132,16 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
         ? { serviceRevisionArn: sd.rollback.serviceRevisionArn }
         : {}),
     };
+    const why = failureReason(sd, hookStage());
+    /** ECS's own rollback: where it stands, and the verdict that goes with it. */
+    const byEcs = (
+      outcome: 'rolled-back-by-ecs' | 'ecs-rollback-failed',
+      headline: string,
+      rollback: 'in-progress' | 'completed' | 'failed',
+    ): Step<WatchVerdict> => ({
+      kind: 'done',
+      value: { outcome, headline, ecsRollback: { ...rollbackTo, by: 'ecs', outcome: rollback } },
+    });
     switch (state.kind) {
       case 'in-progress':
         return { kind: 'wait', reason: progress };
@@ -179,41 +154,23 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
           },
         };
       case 'rolling-back':
-        if (opts.waitForRollback) {
-          if (!rollbackAnnounced) {
-            opts.logger.info(
-              `${label}: ECS is rolling back: ${failureReason(sd, hookStage())}; waiting for the rollback (wait-for-rollback)`,
-            );
-            rollbackAnnounced = true;
-          }
-          return { kind: 'wait', reason: progress };
+        if (!opts.waitForRollback)
+          return byEcs('rolled-back-by-ecs', `ECS is rolling back: ${why}`, 'in-progress');
+        if (!rollbackAnnounced) {
+          opts.logger.info(
+            `${label}: ECS is rolling back: ${why}; waiting for the rollback (wait-for-rollback)`,
+          );
+          rollbackAnnounced = true;
         }
-        return {
-          kind: 'done',
-          value: {
-            outcome: 'rolled-back-by-ecs',
-            headline: `ECS is rolling back: ${failureReason(sd, hookStage())}`,
-            ecsRollback: { ...rollbackTo, by: 'ecs', outcome: 'in-progress' },
-          },
-        };
+        return { kind: 'wait', reason: progress };
       case 'rolled-back':
-        return {
-          kind: 'done',
-          value: {
-            outcome: 'rolled-back-by-ecs',
-            headline: `rolled back by ECS: ${failureReason(sd, hookStage())}`,
-            ecsRollback: { ...rollbackTo, by: 'ecs', outcome: 'completed' },
-          },
-        };
+        return byEcs('rolled-back-by-ecs', `rolled back by ECS: ${why}`, 'completed');
       case 'rollback-failed':
-        return {
-          kind: 'done',
-          value: {
-            outcome: 'ecs-rollback-failed',
-            headline: `the deployment failed and ECS's rollback FAILED too: ${failureReason(sd, hookStage())}`,
-            ecsRollback: { ...rollbackTo, by: 'ecs', outcome: 'failed' },
-          },
-        };
+        return byEcs(
+          'ecs-rollback-failed',
+          `the deployment failed and ECS's rollback FAILED too: ${why}`,
+          'failed',
+        );
       case 'stopped':
         return {
           kind: 'done',
@@ -229,10 +186,10 @@ export async function followServiceDeployment(opts: FollowOptions): Promise<Watc
   if (arn) reader.unfollow(arn);
   return {
     elapsedMs: clock.now() - start,
-    events,
+    events: timeline.events,
     stoppedTasks: [],
     progress,
-    stages,
+    stages: timeline.stages,
     ...(arn ? { serviceDeploymentArn: arn } : {}),
     ...verdict,
   };

@@ -30,8 +30,8 @@ var task_definition = __webpack_require__(7652);
 var appspec = __webpack_require__(4660);
 // EXTERNAL MODULE: ./src/poll.ts
 var poll = __webpack_require__(9810);
-// EXTERNAL MODULE: ./src/ecs/deployment.ts
-var deployment = __webpack_require__(6738);
+// EXTERNAL MODULE: ./src/ecs/timeline.ts
+var ecs_timeline = __webpack_require__(5518);
 // EXTERNAL MODULE: ./src/ecs/follow.ts
 var follow = __webpack_require__(6808);
 // EXTERNAL MODULE: ./src/ecs/watch.ts
@@ -46,7 +46,6 @@ var watch = __webpack_require__(8414);
  * in case it ended without the target saying so (an alarm, a stop); DescribeServices every few
  * polls for the service events.
  */
-
 
 
 
@@ -96,15 +95,12 @@ function codeDeployFailure(info, target) {
 async function followCodeDeployment(opts) {
     const { codeDeploy, label, clock } = opts;
     const start = clock.now();
-    const events = [];
-    const stages = [];
+    const timeline = new ecs_timeline/* DeploymentTimeline */.X(label, opts.logger, start, 'lifecycle event');
     let progress = 'waiting for CodeDeploy to start the deployment';
     let info;
     let target;
     let targetId;
     let targetProblem = false;
-    let lastStage;
-    let lastTraffic = '';
     let rollbackId;
     let rollbackAnnounced = false;
     let attempts = 0;
@@ -131,38 +127,9 @@ async function followCodeDeployment(opts) {
             opts.logger.info(`${label}: could not read the deployment's ECS target (${(0,aws/* awsErrorText */.xL)(error)}); following its status only`);
         }
     }
-    async function readEvents() {
-        try {
-            const out = await opts.ecs.send(new client_ecs_dist_cjs/* DescribeServicesCommand */.H7c({ cluster: opts.cluster, services: [opts.service] }));
-            for (const event of (0,deployment/* newEvents */.S6)(out.services?.[0]?.events, opts.seenEventIds)) {
-                events.push(event);
-                opts.logger.info(`${label} event: ${event.message}`);
-            }
-        }
-        catch (error) {
-            if (!(0,aws/* isThrottling */.E2)(error))
-                opts.logger.info(`${label}: could not read service events (${(0,aws/* awsErrorName */.ZH)(error)})`);
-        }
-    }
     function noteStage() {
-        const stage = currentEvent(target);
         const traffic = trafficOf(target);
-        const now = clock.now();
-        if (stage !== lastStage) {
-            stages.push({
-                stage,
-                atMs: now - start,
-                ...(traffic && traffic !== lastTraffic ? { traffic } : {}),
-            });
-            const detail = [opts.kind, traffic].filter((t) => t !== '').join(', ');
-            opts.logger.info(`${label}: ${lastStage ? `${lastStage} → ` : 'lifecycle event '}${stage} (${detail})`);
-            lastStage = stage;
-        }
-        else if (traffic !== lastTraffic && traffic !== '') {
-            stages.push({ stage, atMs: now - start, traffic });
-            opts.logger.info(`${label}: ${stage}: ${traffic}`);
-        }
-        lastTraffic = traffic;
+        timeline.note(currentEvent(target), traffic, clock.now(), [opts.kind, traffic]);
     }
     function progressOf() {
         const status = info?.status ?? 'Created';
@@ -228,7 +195,7 @@ async function followCodeDeployment(opts) {
         noteStage();
         progress = progressOf();
         if (attempts % follow/* EVENTS_EVERY_POLLS */.P === 1 || finished)
-            await readEvents();
+            await timeline.readEvents(opts.ecs, opts);
         if (!finished || !info)
             return { kind: 'wait', reason: progress };
         const reason = codeDeployFailure(info, target);
@@ -283,7 +250,12 @@ async function followCodeDeployment(opts) {
             return step;
         },
     });
-    const base = { elapsedMs: clock.now() - start, progress, stages, events };
+    const base = {
+        elapsedMs: clock.now() - start,
+        progress,
+        stages: timeline.stages,
+        events: timeline.events,
+    };
     switch (result.outcome) {
         case 'done':
             return { ...base, ...result.value };

@@ -14,12 +14,12 @@ import {
   type DeploymentInfo,
   type ECSTarget,
 } from '@aws-sdk/client-codedeploy';
-import { DescribeServicesCommand } from '@aws-sdk/client-ecs';
 import { poll, type Clock, type Step, type Timing } from '../../poll.js';
 import type { Logger } from '../../logger.js';
 import { awsErrorName, awsErrorText, isThrottling } from '../../aws.js';
 import { formatDuration } from '../../duration.js';
-import { newEvents, type SeenEvent } from '../deployment.js';
+import type { SeenEvent } from '../deployment.js';
+import { DeploymentTimeline } from '../timeline.js';
 import { EVENTS_EVERY_POLLS } from '../follow.js';
 import {
   MAX_THROTTLED_INTERVAL_MS,
@@ -119,15 +119,12 @@ export async function followCodeDeployment(
 ): Promise<CodeDeployFollowResult> {
   const { codeDeploy, label, clock } = opts;
   const start = clock.now();
-  const events: SeenEvent[] = [];
-  const stages: StageChange[] = [];
+  const timeline = new DeploymentTimeline(label, opts.logger, start, 'lifecycle event');
   let progress = 'waiting for CodeDeploy to start the deployment';
   let info: DeploymentInfo | undefined;
   let target: ECSTarget | undefined;
   let targetId: string | undefined;
   let targetProblem = false;
-  let lastStage: string | undefined;
-  let lastTraffic = '';
   let rollbackId: string | undefined;
   let rollbackAnnounced = false;
   let attempts = 0;
@@ -162,41 +159,9 @@ export async function followCodeDeployment(
     }
   }
 
-  async function readEvents(): Promise<void> {
-    try {
-      const out = await opts.ecs.send(
-        new DescribeServicesCommand({ cluster: opts.cluster, services: [opts.service] }),
-      );
-      for (const event of newEvents(out.services?.[0]?.events, opts.seenEventIds)) {
-        events.push(event);
-        opts.logger.info(`${label} event: ${event.message}`);
-      }
-    } catch (error) {
-      if (!isThrottling(error))
-        opts.logger.info(`${label}: could not read service events (${awsErrorName(error)})`);
-    }
-  }
-
   function noteStage(): void {
-    const stage = currentEvent(target);
     const traffic = trafficOf(target);
-    const now = clock.now();
-    if (stage !== lastStage) {
-      stages.push({
-        stage,
-        atMs: now - start,
-        ...(traffic && traffic !== lastTraffic ? { traffic } : {}),
-      });
-      const detail = [opts.kind, traffic].filter((t) => t !== '').join(', ');
-      opts.logger.info(
-        `${label}: ${lastStage ? `${lastStage} → ` : 'lifecycle event '}${stage} (${detail})`,
-      );
-      lastStage = stage;
-    } else if (traffic !== lastTraffic && traffic !== '') {
-      stages.push({ stage, atMs: now - start, traffic });
-      opts.logger.info(`${label}: ${stage}: ${traffic}`);
-    }
-    lastTraffic = traffic;
+    timeline.note(currentEvent(target), traffic, clock.now(), [opts.kind, traffic]);
   }
 
   function progressOf(): string {
@@ -261,7 +226,7 @@ export async function followCodeDeployment(
       await readTarget();
     noteStage();
     progress = progressOf();
-    if (attempts % EVENTS_EVERY_POLLS === 1 || finished) await readEvents();
+    if (attempts % EVENTS_EVERY_POLLS === 1 || finished) await timeline.readEvents(opts.ecs, opts);
     if (!finished || !info) return { kind: 'wait', reason: progress };
 
     const reason = codeDeployFailure(info, target);
@@ -321,7 +286,12 @@ export async function followCodeDeployment(
     },
   });
 
-  const base = { elapsedMs: clock.now() - start, progress, stages, events };
+  const base = {
+    elapsedMs: clock.now() - start,
+    progress,
+    stages: timeline.stages,
+    events: timeline.events,
+  };
   switch (result.outcome) {
     case 'done':
       return { ...base, ...result.value };
