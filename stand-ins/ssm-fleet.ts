@@ -197,7 +197,8 @@ export class FakeFleet {
   }
 
   private record(op: Operation, input: Record<string, unknown>): void {
-    this.calls.push({ op, at: this.clock.now(), input });
+    // A copy, as AWS would receive it: the SDK's paginators reuse one input object for every page.
+    this.calls.push({ op, at: this.clock.now(), input: { ...input } });
     const fault = this.faults.get(op)?.shift();
     if (fault) throw awsError(fault, `${fault} (scripted)`);
     if (

@@ -3,7 +3,7 @@
  * right after an instance boots does not end as Undeliverable. Tag targets are resolved with the
  * same filters SSM uses (keys ANDed, values ORed), over every page.
  */
-import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { paginateDescribeInstanceInformation, type SSMClient } from '@aws-sdk/client-ssm';
 import { awsErrorText, isThrottling } from '../aws.js';
 import { formatDuration } from '../duration.js';
 import { poll, systemClock, type WaitSettings } from '../poll.js';
@@ -162,18 +162,13 @@ export async function listPingStatuses(
       ? [{ Key: 'InstanceIds', Values: targets.instanceIds }]
       : targets.tags.map((t) => ({ Key: `tag:${t.key}`, Values: t.values }));
   const pings = new Map<string, Ping>();
-  let NextToken: string | undefined;
-  do {
-    const page = await ssm.send(
-      new DescribeInstanceInformationCommand({ Filters, MaxResults: 50, NextToken }),
-    );
+  const pages = paginateDescribeInstanceInformation({ client: ssm, pageSize: 50 }, { Filters });
+  for await (const page of pages)
     for (const info of page.InstanceInformationList ?? [])
       if (info.InstanceId)
         pings.set(info.InstanceId, {
           status: info.PingStatus ?? 'unknown',
           ...(info.LastPingDateTime ? { last: new Date(info.LastPingDateTime) } : {}),
         });
-    NextToken = page.NextToken;
-  } while (NextToken);
   return pings;
 }

@@ -13,7 +13,7 @@
 import {
   CancelCommandCommand,
   GetCommandInvocationCommand,
-  ListCommandInvocationsCommand,
+  paginateListCommandInvocations,
   ListCommandsCommand,
   SendCommandCommand,
   type SSMClient,
@@ -438,19 +438,11 @@ export async function snapshotInvocations(
 
 async function listInvocations(ssm: SSMClient, commandId: string) {
   const all = [];
-  let NextToken: string | undefined;
-  do {
-    const page = await ssm.send(
-      new ListCommandInvocationsCommand({
-        CommandId: commandId,
-        Details: false,
-        MaxResults: PAGE_SIZE,
-        NextToken,
-      }),
-    );
-    all.push(...(page.CommandInvocations ?? []));
-    NextToken = page.NextToken;
-  } while (NextToken);
+  const pages = paginateListCommandInvocations(
+    { client: ssm, pageSize: PAGE_SIZE },
+    { CommandId: commandId, Details: false },
+  );
+  for await (const page of pages) all.push(...(page.CommandInvocations ?? []));
   return all;
 }
 
