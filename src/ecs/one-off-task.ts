@@ -100,14 +100,14 @@ export interface OneOffReport {
 }
 
 /** DescribeTasks every 2 s: a STOPPED task is seen within 2 s, like the rollout watch. */
-export const ONE_OFF_POLL_INTERVAL_MS = 2000;
+const ONE_OFF_POLL_INTERVAL_MS = 2000;
 /** Backoff ceiling, only reached while ECS keeps throttling us. */
 const MAX_THROTTLED_INTERVAL_MS = 30_000;
 /** What StopTask tells ECS (and whoever reads the stopped task). */
 const STOP_REASON_DEADLINE = 'shipyard: pre-deploy-timeout passed';
 const STOP_REASON_CANCEL = 'shipyard: the deploy step was cancelled';
 
-export const DEFAULT_STARTED_BY = 'shipyard';
+const DEFAULT_STARTED_BY = 'shipyard';
 /** ECS's rule for startedBy. */
 export const STARTED_BY = /^[A-Za-z0-9_/-]{1,36}$/;
 
@@ -259,7 +259,7 @@ export function runTaskRequest(opts: {
  * The CloudWatch console's page for a log stream. The console writes the group and stream into
  * the fragment URL-encoded twice with `%` as `$` (`/ecs/api` → `$252Fecs$252Fapi`).
  */
-export function logStreamUrl(awslogs: AwslogsOptions, region: string, stream: string): string {
+function logStreamUrl(awslogs: AwslogsOptions, region: string, stream: string): string {
   const enc = (s: string) => encodeURIComponent(encodeURIComponent(s)).replace(/%/g, '$');
   const r = awslogs.region ?? region;
   return (
@@ -301,7 +301,7 @@ export interface RunOneOffOptions extends Timing {
 }
 
 /** RunTask, then DescribeTasks until STOPPED (or the deadline: StopTask); the verdict. */
-export async function runOneOffTask(opts: RunOneOffOptions): Promise<OneOffReport> {
+async function runOneOffTask(opts: RunOneOffOptions): Promise<OneOffReport> {
   const { ecs, cluster, planned, preDeploy, clock, logger } = opts;
   const started = clock.now();
   const td = shortTaskDefinition(opts.taskDefinition);

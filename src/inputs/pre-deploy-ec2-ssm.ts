@@ -13,7 +13,7 @@ export interface PreDeployInputs {
   timeoutMs: number;
 }
 
-export const DEFAULT_PRE_DEPLOY_TIMEOUT = '10m';
+const DEFAULT_PRE_DEPLOY_TIMEOUT = '10m';
 /** Room for the lock, the pull and the one-off's own clean-up. */
 const MIN_PRE_DEPLOY_TIMEOUT_MS = 30_000;
 /** AWS-RunShellScript's executionTimeout is at most 48 hours; the one-off's gets 30 s more. */

@@ -53,7 +53,7 @@ export function readPreDeploy(
 }
 
 /** `{"environment": {"NAME": "value"} or [{"name","value"}], "cpu": 256, "memory": 512}`. */
-export function parseOverrides(r: InputReader, text: string): PreDeployOverrides | undefined {
+function parseOverrides(r: InputReader, text: string): PreDeployOverrides | undefined {
   const name = 'pre-deploy-overrides';
   let value: unknown;
   try {

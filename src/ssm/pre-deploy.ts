@@ -41,9 +41,9 @@ export interface PreDeployOptions {
  * SSM's executionTimeout for the one-off is the host's own deadline plus this: the host script
  * stops the command and reports before SSM would kill the launcher that prints the result.
  */
-export const EXECUTION_SLACK_S = 30;
+const EXECUTION_SLACK_S = 30;
 /** The runner follows the command this much longer than the host's deadline (delivery, polls). */
-export const TRACKING_SLACK_MS = 60_000;
+const TRACKING_SLACK_MS = 60_000;
 const TAIL_LINES = 15;
 
 export interface PreDeployReport {
@@ -276,7 +276,7 @@ function hostTail(inv: InvocationReport): string | undefined {
 }
 
 /** One line: where it ran, how it ended. */
-export function describePreDeploy(pre: PreDeployReport): string {
+function describePreDeploy(pre: PreDeployReport): string {
   const where = pre.instanceId ? ` on ${pre.instanceId}` : '';
   const code = pre.exitCode !== undefined ? ` (exit code ${pre.exitCode})` : '';
   if (pre.status === 'succeeded') return `pre-deploy-command succeeded${where}${code}`;

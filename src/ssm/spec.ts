@@ -90,14 +90,14 @@ export const CONTAINER_NAME_RULE = 'letters, digits, _ . and -, starting with a 
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ENV_NAME_RULE = 'letters, digits and _, not starting with a digit';
 export const RESTART_POLICY = /^(?:no|always|unless-stopped|on-failure(?::[1-9][0-9]{0,3})?)$/;
-export const RESTART_POLICY_RULE = 'no, always, unless-stopped, on-failure or on-failure:N';
+const RESTART_POLICY_RULE = 'no, always, unless-stopped, on-failure or on-failure:N';
 /**
  * An SSM parameter name (`/team/db/password`, `api-key`) or ARN, optionally with a `:version` or
  * `:label` selector, as `ssm get-parameter --name` accepts it.
  */
 export const SSM_PARAMETER_NAME =
   /^(?:arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter)?\/?[a-zA-Z0-9_.-]+(?:\/[a-zA-Z0-9_.-]+)*(?::[a-zA-Z0-9_.-]{1,100})?$/;
-export const SSM_PARAMETER_NAME_RULE =
+const SSM_PARAMETER_NAME_RULE =
   'a parameter name like /team/db/password (letters, digits, _ . - and /), an ARN, optionally with :version or :label';
 /** An AWS region name (us-east-1, eu-central-2, us-gov-west-1). */
 export const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d+$/;

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 
 /** The lifecycle events of an ECS deployment that run a hook, in the order CodeDeploy runs them. */
-export const ECS_HOOK_STAGES = [
+const ECS_HOOK_STAGES = [
   'BeforeInstall',
   'AfterInstall',
   'AfterAllowTestTraffic',

@@ -30,7 +30,7 @@ import {
 import type { CodeDeployApi } from './options.js';
 
 /** The deployment is read every this many polls even while its target runs. */
-export const DEPLOYMENT_EVERY_POLLS = 5;
+const DEPLOYMENT_EVERY_POLLS = 5;
 
 export interface CodeDeployFollowOptions extends Timing {
   codeDeploy: CodeDeployApi;
@@ -78,7 +78,7 @@ const FINISHED = new Set(['Succeeded', 'Failed', 'Stopped']);
 const TARGET_FINISHED = new Set(['Succeeded', 'Failed', 'Skipped']);
 
 /** The lifecycle event under way: the one in progress, else the last one that finished. */
-export function currentEvent(target: ECSTarget | undefined): string {
+function currentEvent(target: ECSTarget | undefined): string {
   const events = target?.lifecycleEvents ?? [];
   const running = events.find((e) => e.status === 'InProgress' || e.status === 'Failed');
   if (running?.lifecycleEventName) return running.lifecycleEventName;
@@ -87,7 +87,7 @@ export function currentEvent(target: ECSTarget | undefined): string {
 }
 
 /** `production traffic 10%`: the replacement (Green) task set's weight; '' before it has any. */
-export function trafficOf(target: ECSTarget | undefined): string {
+function trafficOf(target: ECSTarget | undefined): string {
   const green = target?.taskSetsInfo?.find((t) => t.taskSetLabel === 'Green');
   const weight = green?.trafficWeight;
   return weight ? `production traffic ${weight}%` : '';
@@ -97,7 +97,7 @@ export function trafficOf(target: ECSTarget | undefined): string {
  * Why a deployment failed, in one line: CodeDeploy's error code and message, the lifecycle event
  * that failed with its diagnostics, and what CodeDeploy says of its rollback.
  */
-export function codeDeployFailure(info: DeploymentInfo, target: ECSTarget | undefined): string {
+function codeDeployFailure(info: DeploymentInfo, target: ECSTarget | undefined): string {
   const parts: string[] = [];
   const err = info.errorInformation;
   if (err?.code || err?.message)

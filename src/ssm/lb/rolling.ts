@@ -560,7 +560,7 @@ function describePlan(plan: BatchPlan, groups: TargetGroup[], logger: Logger): v
 }
 
 /** The worst case of one batch: drain, the host's whole deploy, then the group's health checks. */
-export function worstBatchMs(
+function worstBatchMs(
   opts: Pick<
     RollingOptions,
     'drainTimeoutMs' | 'executionTimeoutMs' | 'healthTimeoutMs' | 'minDrainMs'

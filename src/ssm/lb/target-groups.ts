@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 
 /** AWS's own default deregistration delay, when the attribute is missing. */
-export const AWS_DEFAULT_DEREGISTRATION_DELAY_MS = 300_000;
+const AWS_DEFAULT_DEREGISTRATION_DELAY_MS = 300_000;
 
 /** One registration of an instance in a group: an instance may be registered at several ports. */
 export interface Registration {
