@@ -11,6 +11,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listenOnReachablePort } from './listen.js';
 
 export interface AwsCall {
   /** `AmazonSSM`, `AmazonEC2ContainerServiceV20141113`, `AmazonEC2ContainerRegistry_V20150921`. */
@@ -82,7 +83,7 @@ export async function startAwsStub(handler: AwsHandler): Promise<AwsStub> {
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await listenOnReachablePort(server, '127.0.0.1');
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,

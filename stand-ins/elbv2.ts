@@ -14,6 +14,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SimulatedHosts } from './hosts.js';
+import { listenOnReachablePort } from './listen.js';
 
 const XMLNS = 'http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/';
 const ACCOUNT = '123456789012';
@@ -570,7 +571,7 @@ export async function startElbv2StandIn(options: Elbv2StandInOptions): Promise<E
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await listenOnReachablePort(server, '127.0.0.1');
   const { port } = server.address() as AddressInfo;
   const endpoint = `http://127.0.0.1:${port}`;
   const traffic = new Set<NodeJS.Timeout>();

@@ -2,7 +2,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { listenOnReachablePort } from '../../stand-ins/listen.js';
 
 export interface TestServer {
   url: string;
@@ -32,8 +32,7 @@ export async function startServer(
       )
     : http.createServer(listener);
   const host = opts.host ?? '127.0.0.1';
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnReachablePort(server, host);
   const shownHost = host.includes(':') ? `[${host}]` : host;
   return {
     url: `${opts.tls ? 'https' : 'http'}://${shownHost}:${port}`,
