@@ -13,6 +13,8 @@
  * rules above are smaller than the adapting code would be.
  */
 
+import type { InputReader } from './reader.js';
+
 /** A command the splitter refuses; `problem` reads after "input '<name>'". */
 export class CommandWordsError extends Error {
   constructor(
@@ -107,9 +109,18 @@ export function splitCommandWords(inputName: string, value: string): string[] {
   return words;
 }
 
-/** Quote words so that splitCommandWords (and a POSIX shell) reads them back unchanged. */
-export function quoteCommandWords(words: readonly string[]): string {
-  return words
-    .map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`))
-    .join(' ');
+/**
+ * The command of input `name` as words; undefined when it is empty, or refused (the problem is
+ * recorded on the reader, with the action's other input problems).
+ */
+export function readCommandWords(r: InputReader, name: string): string[] | undefined {
+  const text = r.string(name);
+  if (text === '') return undefined;
+  try {
+    return splitCommandWords(name, text);
+  } catch (error) {
+    if (!(error instanceof CommandWordsError)) throw error;
+    r.problem(name, error.problem);
+    return undefined;
+  }
 }

@@ -3,7 +3,7 @@
  * inputs, so their problems are reported together, before any AWS call.
  */
 import { formatDuration } from '../duration.js';
-import { CommandWordsError, splitCommandWords } from './command-words.js';
+import { readCommandWords } from './command-words.js';
 import type { InputReader } from './reader.js';
 
 export interface PreDeployInputs {
@@ -21,19 +21,12 @@ const MAX_PRE_DEPLOY_TIMEOUT_MS = 172_800_000 - 60_000;
 
 /** Undefined when no `pre-deploy-command` is set. */
 export function readPreDeployInputs(r: InputReader): PreDeployInputs | undefined {
-  const text = r.string('pre-deploy-command');
   const timeoutMs = r.duration('pre-deploy-timeout', DEFAULT_PRE_DEPLOY_TIMEOUT);
   if (timeoutMs < MIN_PRE_DEPLOY_TIMEOUT_MS || timeoutMs > MAX_PRE_DEPLOY_TIMEOUT_MS)
     r.problem(
       'pre-deploy-timeout',
       `must be between ${formatDuration(MIN_PRE_DEPLOY_TIMEOUT_MS)} and ${formatDuration(MAX_PRE_DEPLOY_TIMEOUT_MS)} (SSM's limit); got ${formatDuration(timeoutMs)}`,
     );
-  if (text === '') return undefined;
-  try {
-    return { command: splitCommandWords('pre-deploy-command', text), timeoutMs };
-  } catch (error) {
-    if (!(error instanceof CommandWordsError)) throw error;
-    r.problem(error.inputName, error.problem);
-    return undefined;
-  }
+  const command = readCommandWords(r, 'pre-deploy-command');
+  return command && { command, timeoutMs };
 }

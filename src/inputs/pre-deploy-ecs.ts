@@ -1,6 +1,6 @@
 /** deploy-ecs's pre-deploy inputs: the one-off task's command, container, deadline and overrides. */
 import type { KeyValuePair } from '@aws-sdk/client-ecs';
-import { CommandWordsError, splitCommandWords } from './command-words.js';
+import { readCommandWords } from './command-words.js';
 import { shown, type InputReader } from './reader.js';
 import { didYouMean } from '../ecs/task-definition.js';
 import type { PreDeployOptions, PreDeployOverrides } from '../ecs/one-off-task.js';
@@ -33,13 +33,8 @@ export function readPreDeploy(
     }
     return undefined;
   }
-  let command: string[] = [];
-  try {
-    command = splitCommandWords('pre-deploy-command', text);
-  } catch (error) {
-    if (!(error instanceof CommandWordsError)) throw error;
-    r.problem('pre-deploy-command', error.problem);
-  }
+  // A refused command is recorded on the reader, which throws before this is used.
+  const command = readCommandWords(r, 'pre-deploy-command') ?? [];
   if (container !== '' && !CONTAINER_NAME.test(container)) {
     r.problem('pre-deploy-container', `must be a container name; got ${shown(container)}`);
   }
