@@ -288,7 +288,7 @@ export async function sendAndFollow(
       if (!outcome.succeeded) logger.info(`${inv.instanceId}: ${describeInstanceFailure(outcome)}`);
     },
   });
-  return rolloutOf(run, spec.image, baseOf(opts), 0);
+  return rolloutOf(run, spec.image, baseOf(opts));
 }
 
 function baseOf(opts: DeployEc2SsmOptions): { region: string; fullOutput?: string } {
@@ -379,7 +379,6 @@ function rolloutOf(
   run: RunCommandResult,
   image: string,
   base: { region: string; fullOutput?: string },
-  agentsMs: number,
 ): DeployRollout {
   const instances = run.invocations.map((inv) => instanceOutcome(inv, image));
   const outdated = instances.filter((i) => i.succeeded && i.result === 'outdated').length;
@@ -413,7 +412,7 @@ function rolloutOf(
     outdated,
     failed,
     ...(reason !== undefined ? { reason } : {}),
-    elapsedMs: agentsMs + run.elapsedMs,
+    elapsedMs: run.elapsedMs,
     ...(run.cancel?.error ? { cancelError: run.cancel.error } : {}),
   };
 }

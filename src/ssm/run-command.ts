@@ -48,8 +48,11 @@ export interface SendSettings extends WaitSettings {
   region: string;
   documentName: string;
   output?: CommandOutputOptions;
-  /** Called as soon as SSM accepted a command (the adapter saves the ID for its post step). */
-  onSent?: (commandId: string) => void;
+  /**
+   * Called as soon as SSM accepted a command (the adapter saves the ID for its post step), with
+   * the instances it went to when they were given by ID.
+   */
+  onSent?: (commandId: string, instanceIds?: readonly string[]) => void;
   logger?: Logger;
 }
 
@@ -192,7 +195,10 @@ async function sendCommand(opts: RunCommandOptions): Promise<string> {
 /** Send, then follow every instance until all are final, the deadline passes or the signal aborts. */
 export async function runCommand(opts: RunCommandOptions): Promise<RunCommandResult> {
   const commandId = await sendCommand(opts);
-  opts.onSent?.(commandId);
+  opts.onSent?.(
+    commandId,
+    opts.targets.kind === 'instances' ? opts.targets.instanceIds : undefined,
+  );
   return trackCommand(opts, commandId);
 }
 

@@ -294,6 +294,28 @@ it('records each host as out of service before it is deregistered', async () => 
   expect(deregisteredWhenSaved).toContain(1);
 });
 
+it('records each host of a batch over 50 with the command that went to it', async () => {
+  const hosts = Array.from({ length: 60 }, (_, i) => i + 1);
+  setUp(
+    hosts.map((n) => deployed(n)),
+    { web: { members: hosts } },
+  );
+  const commandOf = new Map<string, string | undefined>();
+  await deployBehindTargetGroups(
+    options({
+      maxConcurrency: '60',
+      onOutOfService: (out) => {
+        for (const h of out) if (h.commandId) commandOf.set(h.instanceId, h.commandId);
+      },
+    }),
+  );
+  // SendCommand takes 50 IDs: two commands, and each host's record names its own.
+  const sent = fleet.sends.map((s) => ({ ids: s.instanceIds ?? [], commandId: s.commandId }));
+  expect(sent.map((s) => s.ids.length)).toEqual([50, 10]);
+  for (const { ids, commandId } of sent)
+    for (const host of ids) expect([host, commandOf.get(host)]).toEqual([host, commandId]);
+});
+
 it('puts back a host that rolled back, stops at max-errors, and leaves the untouched batches registered', async () => {
   setUp([deployed(1), failedAs(2, 'rolled-back'), deployed(3), deployed(4)], {
     web: { members: [1, 2, 3, 4] },

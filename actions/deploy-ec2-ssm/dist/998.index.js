@@ -363,10 +363,11 @@ async function runBatch(ctx) {
     const deployStart = clock.now();
     const rollout = await (0,deploy/* sendAndFollow */.J6)({
         ...opts,
-        onSent: (commandId) => {
+        // A batch of more than 50 goes out as one command per 50: each host gets its own.
+        onSent: (commandId, instanceIds) => {
             ctx.onSent(commandId);
-            ctx.out.sentTo(batch, commandId);
-            opts.onSent?.(commandId);
+            ctx.out.sentTo(instanceIds ?? batch, commandId);
+            opts.onSent?.(commandId, instanceIds);
         },
     }, { kind: 'instances', instanceIds: batch }, {
         maxConcurrency: String(batch.length),

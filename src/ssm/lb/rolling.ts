@@ -304,10 +304,11 @@ async function runBatch(ctx: BatchContext): Promise<{
   const rollout = await sendAndFollow(
     {
       ...opts,
-      onSent: (commandId) => {
+      // A batch of more than 50 goes out as one command per 50: each host gets its own.
+      onSent: (commandId, instanceIds) => {
         ctx.onSent(commandId);
-        ctx.out.sentTo(batch, commandId);
-        opts.onSent?.(commandId);
+        ctx.out.sentTo(instanceIds ?? batch, commandId);
+        opts.onSent?.(commandId, instanceIds);
       },
     },
     { kind: 'instances', instanceIds: batch },
