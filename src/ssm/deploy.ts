@@ -291,7 +291,8 @@ export async function sendAndFollow(
   return rolloutOf(run, spec.image, baseOf(opts));
 }
 
-function baseOf(opts: DeployEc2SsmOptions): { region: string; fullOutput?: string } {
+/** What every rollout report carries: the region, and where the complete output is. */
+export function baseOf(opts: DeployEc2SsmOptions): { region: string; fullOutput?: string } {
   const fullOutput = describeFullOutput(opts.output);
   return { region: opts.region, ...(fullOutput ? { fullOutput } : {}) };
 }

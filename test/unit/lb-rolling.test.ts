@@ -316,6 +316,17 @@ it('records each host of a batch over 50 with the command that went to it', asyn
     for (const host of ids) expect([host, commandOf.get(host)]).toEqual([host, commandId]);
 });
 
+it('reports the console link and where the full output is, as a rollout without groups does', async () => {
+  setUp([deployed(1), deployed(2)], { web: { members: [1, 2] } });
+  const rollout = await deployBehindTargetGroups(
+    options({ maxConcurrency: '1', output: { s3BucketName: 'deploy-logs' } }),
+  );
+  expect(rollout.consoleUrl).toBe(
+    `https://eu-west-1.console.aws.amazon.com/systems-manager/run-command/${fleet.sends[0]!.commandId}?region=eu-west-1`,
+  );
+  expect(rollout.fullOutput).toMatch(/deploy-logs/);
+});
+
 it('puts back a host that rolled back, stops at max-errors, and leaves the untouched batches registered', async () => {
   setUp([deployed(1), failedAs(2, 'rolled-back'), deployed(3), deployed(4)], {
     web: { members: [1, 2, 3, 4] },

@@ -229,6 +229,7 @@ async function deployBehindTargetGroups(opts) {
     const outcomes = [];
     const batches = [];
     const commandIds = [];
+    const batchRollouts = [];
     let failed = 0;
     let stop;
     for (const [i, batch] of plan.batches.entries()) {
@@ -254,6 +255,7 @@ async function deployBehindTargetGroups(opts) {
             clock,
             logger,
             onSent: (id) => commandIds.push(id),
+            onRollout: (r) => batchRollouts.push(r),
         });
         batches.push(report.batch);
         outcomes.push(...report.outcomes);
@@ -281,9 +283,12 @@ async function deployBehindTargetGroups(opts) {
                 .map((b) => `batch ${b.index}: ${b.reason ?? 'failed'}`)
                 .join('; ')
             : undefined);
+    const consoleUrl = batchRollouts.find((r) => r.consoleUrl)?.consoleUrl;
+    const cancelErrors = batchRollouts.flatMap((r) => (r.cancelError ? [r.cancelError] : []));
     const rollout = {
-        region: opts.region,
+        ...(0,deploy/* baseOf */.bx)(opts),
         status,
+        ...(consoleUrl ? { consoleUrl } : {}),
         ...(commandIds[0] ? { commandId: commandIds[0] } : {}),
         ...(commandIds.length > 1 ? { commandIds } : {}),
         instances: outcomes.sort((a, b) => a.instanceId.localeCompare(b.instanceId)),
@@ -292,6 +297,7 @@ async function deployBehindTargetGroups(opts) {
         failed: outcomes.length - succeeded - outdated,
         ...(reason ? { reason } : {}),
         elapsedMs: clock.now() - started,
+        ...(cancelErrors.length > 0 ? { cancelError: cancelErrors.join('; ') } : {}),
     };
     return {
         ...(0,deploy/* withPreDeploy */.Dn)((0,deploy/* withSkipped */.DY)(rollout, reach.offline, opts.spec.image, opts.skipOffline === true), pre.report),
@@ -375,6 +381,7 @@ async function runBatch(ctx) {
         timeoutMs: Math.max(1, ctx.deadline - clock.now()),
     });
     report.deployMs = clock.now() - deployStart;
+    ctx.onRollout(rollout);
     const failedHosts = rollout.instances.filter((o) => !o.succeeded).length;
     // 3. Back in every group: the hosts that serve (new or previous version).
     const serving = new Set(rollout.instances.filter(servesAfter).map((o) => o.instanceId));

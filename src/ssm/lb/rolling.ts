@@ -12,6 +12,7 @@ import { poll, systemClock, type Clock, type Step } from '../../poll.js';
 import { silentLogger, type Logger } from '../../logger.js';
 import {
   preDeployFirst,
+  baseOf,
   reachInstances,
   withPreDeploy,
   sendAndFollow,
@@ -144,6 +145,7 @@ export async function deployBehindTargetGroups(opts: RollingOptions): Promise<Ro
   const outcomes: InstanceOutcome[] = [];
   const batches: BatchReport[] = [];
   const commandIds: string[] = [];
+  const batchRollouts: DeployRollout[] = [];
   let failed = 0;
   let stop: { status: RolloutStatus; reason: string } | undefined;
 
@@ -170,6 +172,7 @@ export async function deployBehindTargetGroups(opts: RollingOptions): Promise<Ro
       clock,
       logger,
       onSent: (id) => commandIds.push(id),
+      onRollout: (r) => batchRollouts.push(r),
     });
     batches.push(report.batch);
     outcomes.push(...report.outcomes);
@@ -198,9 +201,12 @@ export async function deployBehindTargetGroups(opts: RollingOptions): Promise<Ro
           .map((b) => `batch ${b.index}: ${b.reason ?? 'failed'}`)
           .join('; ')
       : undefined);
+  const consoleUrl = batchRollouts.find((r) => r.consoleUrl)?.consoleUrl;
+  const cancelErrors = batchRollouts.flatMap((r) => (r.cancelError ? [r.cancelError] : []));
   const rollout: DeployRollout = {
-    region: opts.region,
+    ...baseOf(opts),
     status,
+    ...(consoleUrl ? { consoleUrl } : {}),
     ...(commandIds[0] ? { commandId: commandIds[0] } : {}),
     ...(commandIds.length > 1 ? { commandIds } : {}),
     instances: outcomes.sort((a, b) => a.instanceId.localeCompare(b.instanceId)),
@@ -209,6 +215,7 @@ export async function deployBehindTargetGroups(opts: RollingOptions): Promise<Ro
     failed: outcomes.length - succeeded - outdated,
     ...(reason ? { reason } : {}),
     elapsedMs: clock.now() - started,
+    ...(cancelErrors.length > 0 ? { cancelError: cancelErrors.join('; ') } : {}),
   };
   return {
     ...withPreDeploy(
@@ -255,6 +262,8 @@ interface BatchContext {
   clock: Clock;
   logger: Logger;
   onSent: (commandId: string) => void;
+  /** Each batch's deploy report (its console link, a failed cancel). */
+  onRollout: (rollout: DeployRollout) => void;
 }
 
 async function runBatch(ctx: BatchContext): Promise<{
@@ -319,6 +328,7 @@ async function runBatch(ctx: BatchContext): Promise<{
     },
   );
   report.deployMs = clock.now() - deployStart;
+  ctx.onRollout(rollout);
   const failedHosts = rollout.instances.filter((o) => !o.succeeded).length;
 
   // 3. Back in every group: the hosts that serve (new or previous version).
