@@ -7,7 +7,6 @@ import { deployOutputs, deploySummary } from '../../src/ecs/summary.js';
 import { awsClientConfig } from '../../src/aws.js';
 import { cancelOnSignals } from '../../src/signals.js';
 import { coreLogger, failWith, writeSummary } from '../shared/io.js';
-import { STARTED_BY } from '../../src/ecs/one-off-task.js';
 import { STATE } from './state.js';
 
 export async function run(): Promise<void> {
@@ -63,12 +62,13 @@ export async function run(): Promise<void> {
   }
 }
 
-/** `shipyard/<run id>-<attempt>`: which run started the one-off task, within ECS's 36 characters. */
-function startedBy(): string {
+/**
+ * `shipyard/<run id>-<attempt>` (at most 34 of ECS's 36 characters): which run started the
+ * one-off task; undefined outside a workflow run, and the library's default applies.
+ */
+function startedBy(): string | undefined {
   const run = process.env.GITHUB_RUN_ID ?? '';
   const attempt = process.env.GITHUB_RUN_ATTEMPT ?? '';
-  const name = /^\d{1,20}$/.test(run)
-    ? `shipyard/${run}${/^\d{1,4}$/.test(attempt) ? `-${attempt}` : ''}`
-    : 'shipyard';
-  return STARTED_BY.test(name) ? name : 'shipyard';
+  if (!/^\d{1,20}$/.test(run)) return undefined;
+  return `shipyard/${run}${/^\d{1,4}$/.test(attempt) ? `-${attempt}` : ''}`;
 }

@@ -43,9 +43,9 @@ async function stopCodeDeployDeployments(region: string): Promise<void> {
   const client = new CodeDeployClient(awsClientConfig(region ? { region } : {}));
   for (const [service, id] of deployments) {
     core.info(`${service}: the deploy step stopped while CodeDeploy deployment ${id} was running`);
-    const said = await stopDeployment(client, id);
-    if (said.startsWith('stopped')) core.info(`${service}: ${said}`);
-    else core.warning(`${service}: ${said}`);
+    const stop = await stopDeployment(client, id);
+    if (stop.stopped) core.info(`${service}: ${stop.text}`);
+    else core.warning(`${service}: ${stop.text}`);
   }
 }
 

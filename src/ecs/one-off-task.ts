@@ -108,8 +108,6 @@ const STOP_REASON_DEADLINE = 'shipyard: pre-deploy-timeout passed';
 const STOP_REASON_CANCEL = 'shipyard: the deploy step was cancelled';
 
 const DEFAULT_STARTED_BY = 'shipyard';
-/** ECS's rule for startedBy. */
-export const STARTED_BY = /^[A-Za-z0-9_/-]{1,36}$/;
 
 /** ECS's default for `essential`: true unless set false. */
 const isEssential = (c: ContainerDefinition) => c.essential !== false;

@@ -1,6 +1,6 @@
 /** The inputs of actions/deploy-ec2-ssm, parsed and checked before any AWS call. */
 import { ENGINES } from '../engines.js';
-import { InputReader, shown, type InputGetter } from './reader.js';
+import { ENV_NAME, InputReader, shown, type InputGetter } from './reader.js';
 import { formatDuration } from '../duration.js';
 import { isImageReference, parseEcrHost, parseImageReference } from '../image/reference.js';
 import {
@@ -12,7 +12,6 @@ import {
   DEFAULT_REGISTRY_LOGIN,
   DEFAULT_RESTART_POLICY,
   DEFAULT_STOP_TIMEOUT_SECONDS,
-  ENV_NAME,
   EXECUTION_TIMEOUT_SECONDS,
   KEEP_IMAGES,
   REGISTRY_LOGIN_MODES,

@@ -1,13 +1,11 @@
 /** deploy-ecs's pre-deploy inputs: the one-off task's command, container, deadline and overrides. */
 import type { KeyValuePair } from '@aws-sdk/client-ecs';
 import { readCommandWords } from './command-words.js';
-import { shown, type InputReader } from './reader.js';
+import { ENV_NAME, ENV_NAME_RULE, shown, type InputReader } from './reader.js';
 import { didYouMean } from '../ecs/task-definition.js';
 import type { PreDeployOptions, PreDeployOverrides } from '../ecs/one-off-task.js';
 
 const CONTAINER_NAME = /^[A-Za-z0-9_-]{1,255}$/;
-/** What a container's environment accepts as a name (ECS itself is lax; a shell is not). */
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const OVERRIDE_KEYS = ['environment', 'cpu', 'memory'] as const;
 /** ECS's limits for a container: CPU units (192 vCPU), memory MiB (Docker's floor is 6 MiB). */
 const MAX_CPU = 196_608;
@@ -111,9 +109,7 @@ function environmentOf(v: unknown, bad: (message: string) => void): KeyValuePair
   for (const [key, value] of pairs) {
     // Values are never quoted back: they may be secrets.
     if (!ENV_NAME.test(key)) {
-      bad(
-        `'environment' has an invalid variable name ${shown(key)} (letters, digits and _, not starting with a digit)`,
-      );
+      bad(`'environment' has an invalid variable name ${shown(key)} (${ENV_NAME_RULE})`);
       ok = false;
     } else if (typeof value !== 'string') {
       bad(`'environment' value of ${key} must be a string (quote numbers and booleans)`);

@@ -19,6 +19,10 @@ export class InputError extends Error {
   }
 }
 
+/** An environment variable name, as the inputs that set a container's environment take it. */
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const ENV_NAME_RULE = 'letters, digits and _, not starting with a digit';
+
 /** Quote a user value inside an error message, short enough to read. */
 export function shown(value: string): string {
   const oneLine = value.replace(/\r?\n/g, '\\n');

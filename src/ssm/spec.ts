@@ -8,7 +8,7 @@ import { isIPv6 } from 'node:net';
 import { posix } from 'node:path';
 import { ENGINES, type EngineName } from '../engines.js';
 import { isImageReference, parseImageReference } from '../image/reference.js';
-import { shown } from '../inputs/reader.js';
+import { ENV_NAME, ENV_NAME_RULE, shown } from '../inputs/reader.js';
 
 export interface PortMapping {
   /** IPv4 address, or IPv6 without brackets; absent: every address. */
@@ -87,8 +87,6 @@ export const DEFAULT_LOCK_TIMEOUT_SECONDS = 300;
 export const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 export const CONTAINER_NAME_RULE = 'letters, digits, _ . and -, starting with a letter or digit';
 /** Environment variable names every shell and engine accepts. */
-export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const ENV_NAME_RULE = 'letters, digits and _, not starting with a digit';
 export const RESTART_POLICY = /^(?:no|always|unless-stopped|on-failure(?::[1-9][0-9]{0,3})?)$/;
 const RESTART_POLICY_RULE = 'no, always, unless-stopped, on-failure or on-failure:N';
 /**

@@ -13,12 +13,12 @@ import {
   SET_ASIDE_SUFFIX,
 } from '../../src/ssm/remote-script.js';
 import { RESULT_MARKER, parseDeployResult } from '../../src/ssm/result.js';
+import { ENV_NAME } from '../../src/inputs/reader.js';
 import {
   DEFAULT_HEALTH_TIMEOUT_SECONDS,
   DEFAULT_KEEP_IMAGES,
   DEFAULT_RESTART_POLICY,
   DEFAULT_STOP_TIMEOUT_SECONDS,
-  ENV_NAME,
   RESTART_POLICY,
   SSM_PARAMETER_NAME,
   deploySpecProblems,

@@ -508,7 +508,7 @@ async function rollOutCodeDeploy(r) {
             return end(follow.outcome, follow.headline);
         case 'cancelled': {
             const stop = await stopDeployment(r.codeDeploy, deploymentId);
-            return end('cancelled', `${follow.headline}; ${stop}`);
+            return end('cancelled', `${follow.headline}; ${stop.text}`);
         }
         case 'timed-out': {
             if (follow.rollback) {
@@ -522,13 +522,13 @@ async function rollOutCodeDeploy(r) {
             report.rollback = {
                 by: 'rollback-on-failure',
                 taskDefinition: r.previousTaskDefinition,
-                outcome: stop.startsWith('stopped') ? 'in-progress' : 'error',
-                headline: `${stop} (rollback-on-failure)`,
+                outcome: stop.stopped ? 'in-progress' : 'error',
+                headline: `${stop.text} (rollback-on-failure)`,
                 elapsedMs: 0,
                 events: [],
                 stoppedTasks: [],
             };
-            return end(stop.startsWith('stopped') ? 'rolled-back' : 'rollback-failed', follow.headline);
+            return end(stop.stopped ? 'rolled-back' : 'rollback-failed', follow.headline);
         }
     }
 }
@@ -550,14 +550,20 @@ function codeDeployRollback(follow, previous) {
         stoppedTasks: [],
     };
 }
-/** StopDeployment with automatic rollback; what happened, in words (never throws). */
+/** StopDeployment with automatic rollback: whether it was stopped, and that in words (never throws). */
 async function stopDeployment(client, deploymentId) {
     try {
         await client.send(new dist_cjs.StopDeploymentCommand({ deploymentId, autoRollbackEnabled: true }));
-        return `stopped CodeDeploy deployment ${deploymentId} with automatic rollback`;
+        return {
+            stopped: true,
+            text: `stopped CodeDeploy deployment ${deploymentId} with automatic rollback`,
+        };
     }
     catch (error) {
-        return `could not stop CodeDeploy deployment ${deploymentId}: ${(0,aws/* awsErrorText */.xL)(error)}`;
+        return {
+            stopped: false,
+            text: `could not stop CodeDeploy deployment ${deploymentId}: ${(0,aws/* awsErrorText */.xL)(error)}`,
+        };
     }
 }
 

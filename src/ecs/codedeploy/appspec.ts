@@ -5,6 +5,7 @@
  * input reader checks hooks with it, and it is bundled with the rolling path.
  */
 import { createHash } from 'node:crypto';
+import { shown } from '../../inputs/reader.js';
 
 /** The lifecycle events of an ECS deployment that run a hook, in the order CodeDeploy runs them. */
 const ECS_HOOK_STAGES = [
@@ -41,7 +42,7 @@ export function checkHooks(
     }
     if (!LAMBDA_FUNCTION_ARN.test(arn)) {
       problems.push(
-        `must give a Lambda function ARN for ${stage} (arn:aws:lambda:<region>:<account>:function:<name>); got '${arn.length > 80 ? `${arn.slice(0, 77)}...` : arn}'`,
+        `must give a Lambda function ARN for ${stage} (arn:aws:lambda:<region>:<account>:function:<name>); got ${shown(arn)}`,
       );
       continue;
     }

@@ -340,7 +340,7 @@ export async function rollOutCodeDeploy(r: CodeDeployRollout): Promise<ServiceRe
       return end(follow.outcome, follow.headline);
     case 'cancelled': {
       const stop = await stopDeployment(r.codeDeploy, deploymentId);
-      return end('cancelled', `${follow.headline}; ${stop}`);
+      return end('cancelled', `${follow.headline}; ${stop.text}`);
     }
     case 'timed-out': {
       if (follow.rollback) {
@@ -353,13 +353,13 @@ export async function rollOutCodeDeploy(r: CodeDeployRollout): Promise<ServiceRe
       report.rollback = {
         by: 'rollback-on-failure',
         taskDefinition: r.previousTaskDefinition,
-        outcome: stop.startsWith('stopped') ? 'in-progress' : 'error',
-        headline: `${stop} (rollback-on-failure)`,
+        outcome: stop.stopped ? 'in-progress' : 'error',
+        headline: `${stop.text} (rollback-on-failure)`,
         elapsedMs: 0,
         events: [] as SeenEvent[],
         stoppedTasks: [],
       };
-      return end(stop.startsWith('stopped') ? 'rolled-back' : 'rollback-failed', follow.headline);
+      return end(stop.stopped ? 'rolled-back' : 'rollback-failed', follow.headline);
     }
   }
 }
@@ -384,12 +384,21 @@ function codeDeployRollback(follow: CodeDeployFollowResult, previous: string): R
   };
 }
 
-/** StopDeployment with automatic rollback; what happened, in words (never throws). */
-export async function stopDeployment(client: CodeDeployApi, deploymentId: string): Promise<string> {
+/** StopDeployment with automatic rollback: whether it was stopped, and that in words (never throws). */
+export async function stopDeployment(
+  client: CodeDeployApi,
+  deploymentId: string,
+): Promise<{ stopped: boolean; text: string }> {
   try {
     await client.send(new StopDeploymentCommand({ deploymentId, autoRollbackEnabled: true }));
-    return `stopped CodeDeploy deployment ${deploymentId} with automatic rollback`;
+    return {
+      stopped: true,
+      text: `stopped CodeDeploy deployment ${deploymentId} with automatic rollback`,
+    };
   } catch (error) {
-    return `could not stop CodeDeploy deployment ${deploymentId}: ${awsErrorText(error)}`;
+    return {
+      stopped: false,
+      text: `could not stop CodeDeploy deployment ${deploymentId}: ${awsErrorText(error)}`,
+    };
   }
 }
