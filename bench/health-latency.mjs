@@ -9,6 +9,7 @@
 import http from 'node:http';
 import {
   launchAction,
+  bundleSizeRows,
   measureStartup,
   median,
   quantile,
@@ -134,7 +135,10 @@ const startup = await measureStartup({
   inputs: (url) => ({ url: `${url}/health` }),
 });
 console.log('');
-printTable(['start-up', 'median', 'target'], startupRows('wait-healthy', startup, 100));
+printTable(
+  ['start-up and size', 'median', 'target'],
+  [...startupRows('wait-healthy', startup, 100), ...bundleSizeRows('wait-healthy')],
+);
 const ours = latency[pollers[0].name];
 const oneSecond = requests['fixed 1 s'];
 console.log(

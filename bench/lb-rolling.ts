@@ -134,7 +134,12 @@ printTable(
       `${plain.seconds.toFixed(1)} s`,
       `sum(drain + deploy + warm-up) = ${yardstick.toFixed(1)} s`,
     ],
-    ['ELBv2 calls per batch', (lbRun.elbCalls / batches).toFixed(1), '0', ''],
+    [
+      'ELBv2 calls per batch',
+      (lbRun.elbCalls / batches).toFixed(1),
+      (plain.elbCalls / batches).toFixed(1),
+      '',
+    ],
     [
       'SSM calls per batch',
       (lbRun.ssmCalls / batches).toFixed(1),

@@ -16,6 +16,7 @@ export function launchAction(
 };
 export function printTable(headers: string[], rows: Array<Array<string | number>>): void;
 export function ms(x: number): string;
+export function bundleSizeRows(action: string, chunksWhat?: string): string[][];
 export function measureStartup(opts: {
   bundle: string;
   inputs: (url: string) => Record<string, string>;

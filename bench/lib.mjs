@@ -1,11 +1,38 @@
 // Shared helpers for the benchmark scripts: statistics, a runner-like action launcher, printing.
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const median = (xs) => quantile(xs, 0.5);
+
+/** Every bundle stays within this, with all its chunks (test/unit/bundle-budget.test.ts too). */
+const BUNDLE_BUDGET_BYTES = 1_200_000;
+
+/**
+ * Rows for an action's bundle: the main file, loaded at start-up, and with every chunk ncc split
+ * off (`<n>.index.js`, loaded with import() only on the path that needs it: `chunksWhat`).
+ */
+export function bundleSizeRows(action, chunksWhat) {
+  const dist = `actions/${action}/dist`;
+  const main = statSync(`${dist}/index.js`).size;
+  const chunks = readdirSync(dist)
+    .filter((f) => /^\d+\.index\.js$/.test(f))
+    .reduce((n, f) => n + statSync(`${dist}/${f}`).size, 0);
+  const mb = (bytes) => `${(bytes / 1e6).toFixed(2)} MB`;
+  const target = (bytes) =>
+    `<= ${mb(BUNDLE_BUDGET_BYTES)} (${bytes <= BUNDLE_BUDGET_BYTES ? 'met' : 'NOT met'})`;
+  if (chunks === 0) return [[`${action} bundle size`, `${mb(main)} (${main} bytes)`, target(main)]];
+  return [
+    [`${action} bundle size (main, loaded at start-up)`, `${mb(main)} (${main} bytes)`, ''],
+    [
+      `${action} bundle size (+ lazily loaded chunks: ${chunksWhat})`,
+      `${mb(main + chunks)} (+${chunks} bytes)`,
+      target(main + chunks),
+    ],
+  ];
+}
 export function quantile(xs, q) {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
