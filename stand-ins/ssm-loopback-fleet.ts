@@ -15,6 +15,8 @@ import { randomUUID } from 'node:crypto';
 import { startAwsStub, type AwsCall, type AwsReply, type AwsStub } from './aws-json.js';
 import type { SimulatedHosts } from './hosts.js';
 import { RESULT_MARKER, parseDeployResult, type DeployResult } from '../src/ssm/result.js';
+import { batchSizeOf } from '../src/ssm/lb/plan.js';
+import { splitCommandWords } from '../src/inputs/command-words.js';
 
 /** What the host script ends with on a host; `rejected` never stops the old container. */
 export type HostDeployOutcome = 'deployed' | 'rolled-back' | 'failed-no-previous' | 'rejected';
@@ -264,7 +266,7 @@ export async function startLoopbackSsmFleet(
           instanceIds: ids,
           input,
           sentAt: elapsed(),
-          maxConcurrency: concurrencyOf(String(input.MaxConcurrency ?? '50'), ids.length),
+          maxConcurrency: batchSizeOf(String(input.MaxConcurrency ?? '50'), ids.length),
           invocations: new Map(
             ids.map((id) => [id, { instanceId: id, status: 'Pending', stdout: '', stderr: '' }]),
           ),
@@ -433,13 +435,6 @@ export async function startLoopbackSsmFleet(
   };
 }
 
-/** MaxConcurrency `10` or `25%` of the targets (rounded down, at least 1), as SSM reads it. */
-export function concurrencyOf(value: string, targets: number): number {
-  const percent = /^(\d+)%$/.exec(value);
-  if (percent) return Math.max(1, Math.floor((targets * Number(percent[1])) / 100));
-  return Math.max(1, Number(value) || 1);
-}
-
 /** A command that reads a host's recorded result rather than deploying (no settings block). */
 export function isResultRead(input: Record<string, unknown>): boolean {
   const commands = (input.Parameters as { commands?: string[] } | undefined)?.commands?.[0] ?? '';
@@ -451,17 +446,12 @@ export function settingsOf(input: Record<string, unknown>): { container: string;
   const commands = (input.Parameters as { commands?: string[] } | undefined)?.commands?.[0] ?? '';
   const value = (name: string) => {
     const line = commands.split('\n').find((l) => l.startsWith(`${name}=`));
-    return line === undefined ? undefined : unquote(line.slice(name.length + 1));
+    return line === undefined ? undefined : splitCommandWords(name, line.slice(name.length + 1))[0];
   };
   return {
     container: value('container') ?? 'app',
     image: value('image') ?? 'registry.example/app:1',
   };
-}
-
-/** Inverse of src/ssm/quote.ts for one word: bare, or single-quoted runs joined by \'. */
-function unquote(word: string): string {
-  return word.replace(/'([^']*)'|\\'/g, (m, inner: string | undefined) => inner ?? "'");
 }
 
 /**

@@ -20,7 +20,6 @@ import { startElbv2StandIn, type Elbv2StandIn } from '../../stand-ins/elbv2.js';
 import { SimulatedHosts } from '../../stand-ins/hosts.js';
 import { runAction } from '../../stand-ins/runner.js';
 import {
-  concurrencyOf,
   settingsOf,
   startLoopbackSsmFleet,
   type LoopbackSsmFleet,
@@ -77,14 +76,11 @@ async function until(check: () => boolean | Promise<boolean>, deadlineMs = 5000)
   }
 }
 
-it('reads the container and image from the settings block, and MaxConcurrency as SSM does', () => {
+it('reads the container and image from the settings block', () => {
   expect(settingsOf({ Parameters: { commands: [script] } })).toEqual({
     container: 'my api',
     image: IMAGE,
   });
-  expect(concurrencyOf('50%', 3)).toBe(1);
-  expect(concurrencyOf('50%', 1)).toBe(1);
-  expect(concurrencyOf('2', 10)).toBe(2);
 });
 
 it('runs a command through Pending, InProgress and Success; the host does not serve meanwhile', async () => {
