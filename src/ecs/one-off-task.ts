@@ -254,15 +254,17 @@ export function runTaskRequest(opts: {
 }
 
 /**
- * The CloudWatch console's page for a log stream. The console writes the group and stream into
- * the fragment URL-encoded twice with `%` as `$` (`/ecs/api` → `$252Fecs$252Fapi`).
+ * The CloudWatch console's page for a log group, or for one of its streams. The console writes
+ * the group and stream into the fragment URL-encoded twice with `%` as `$` (`/ecs/api` →
+ * `$252Fecs$252Fapi`).
  */
-function logStreamUrl(awslogs: AwslogsOptions, region: string, stream: string): string {
+function logConsoleUrl(awslogs: AwslogsOptions, region: string, stream?: string): string {
   const enc = (s: string) => encodeURIComponent(encodeURIComponent(s)).replace(/%/g, '$');
   const r = awslogs.region ?? region;
   return (
     `https://${r}.console.aws.amazon.com/cloudwatch/home?region=${r}` +
-    `#logsV2:log-groups/log-group/${enc(awslogs.group)}/log-events/${enc(stream)}`
+    `#logsV2:log-groups/log-group/${enc(awslogs.group)}` +
+    (stream === undefined ? '' : `/log-events/${enc(stream)}`)
   );
 }
 
@@ -274,13 +276,9 @@ export function taskLogUrl(
 ): string | undefined {
   if (!awslogs) return undefined;
   const region = taskArn.split(':')[3] ?? '';
-  if (!awslogs.streamPrefix) {
-    // Without a prefix the stream is named after the container's ID: link to the group.
-    const r = awslogs.region ?? region;
-    const enc = (s: string) => encodeURIComponent(encodeURIComponent(s)).replace(/%/g, '$');
-    return `https://${r}.console.aws.amazon.com/cloudwatch/home?region=${r}#logsV2:log-groups/log-group/${enc(awslogs.group)}`;
-  }
-  return logStreamUrl(
+  // Without a prefix the stream is named after the container's ID: link to the group.
+  if (!awslogs.streamPrefix) return logConsoleUrl(awslogs, region);
+  return logConsoleUrl(
     awslogs,
     region,
     `${awslogs.streamPrefix}/${container}/${taskArn.split('/').pop() ?? ''}`,

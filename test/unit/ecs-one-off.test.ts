@@ -157,6 +157,10 @@ it('links the console to the log stream as the console encodes it', () => {
   expect(taskLogUrl({ group: 'g', region: 'us-west-2', streamPrefix: 'p' }, 'api', arn)).toMatch(
     /^https:\/\/us-west-2\.console\.aws\.amazon\.com\/cloudwatch\/home\?region=us-west-2#/,
   );
+  // Without a stream prefix the stream is named after the container's ID: the group's page.
+  expect(taskLogUrl({ group: '/ecs/api' }, 'api', arn)).toBe(
+    'https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/$252Fecs$252Fapi',
+  );
   expect(taskLogUrl(undefined, 'api', arn)).toBeUndefined();
 });
 
