@@ -146,6 +146,9 @@ async function runLoadBalanced(
 ): Promise<{ rollout: DeployRollout; summary: string; batchesJson: string }> {
   const { deployLoadBalanced, putBackServingHosts } = await import('./load-balanced.js');
   const stateDir = inputs.spec.stateDir ?? DEFAULT_STATE_DIR;
+  // What the post step needs to put hosts back, saved once before any host leaves a group.
+  core.saveState(STATE.region, common.region);
+  core.saveState(STATE.image, inputs.spec.image);
   core.saveState(
     STATE.hostSettings,
     JSON.stringify({
@@ -161,11 +164,7 @@ async function runLoadBalanced(
     drainTimeoutMs: inputs.drainTimeoutMs,
     healthTimeoutMs: inputs.healthTimeoutMs,
     timeoutExplicit: inputs.timeoutExplicit,
-    onOutOfService: (hosts) => {
-      core.saveState(STATE.region, common.region);
-      core.saveState(STATE.image, inputs.spec.image);
-      core.saveState(STATE.outOfService, JSON.stringify(hosts));
-    },
+    onOutOfService: (hosts) => core.saveState(STATE.outOfService, JSON.stringify(hosts)),
   });
   let leftOut = [...new Set(rollout.outOfService.map((h) => h.instanceId))];
   if (rollout.status === 'timed-out' && leftOut.length > 0) {
